@@ -1,0 +1,36 @@
+# Two entry points: `make demo` and `make test`. Both build .venv from a bare python3.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PLUGINS := plugins/dubu plugins/csc_social plugins/sbsys
+
+.PHONY: demo test lint types unit venv bench clean
+
+$(STAMP): pyproject.toml $(addsuffix /pyproject.toml,$(PLUGINS))
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]' $(addprefix -e ,$(PLUGINS))
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/bridge demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check src plugins tests benchmarks
+
+types: $(STAMP)
+	$(BIN)/mypy src/bridge plugins/sbsys/src/bridge_sbsys
+
+unit: $(STAMP)
+	$(BIN)/pytest -q
+
+test: lint types unit
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf $(VENV) bridge-demo .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""bridge adapter plugin for DUBU."""

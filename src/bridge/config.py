@@ -1,0 +1,200 @@
+"""Configuration: ``bridge.toml`` plus ``BRIDGE_*`` environment variables.
+
+Secrets never live in the file. An adapter setting written ``<key>_env = "VAR"`` is read
+from the environment variable ``VAR``, and ``<key>_file = "/path"`` from a file (as with
+container secrets); the adapter sees ``<key>``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bridge.adapter import Adapter, SourceContext
+from bridge.errors import ConfigError
+from bridge.plugins import get_plugins
+from bridge.privacy import Pseudonymizer
+
+DEFAULT_CONFIG = Path("bridge.toml")
+
+
+class Environment(BaseSettings):
+    """``BRIDGE_*`` environment variables; they win over the file."""
+
+    model_config = SettingsConfigDict(env_prefix="BRIDGE_", extra="ignore")
+
+    database_url: str | None = None
+    person_key_secret: SecretStr | None = None
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StoreSettings(_Section):
+    url: str | None = Field(default=None, description="SQLAlchemy URL; default: bridge.db beside bridge.toml")
+
+
+class PrivacySettings(_Section):
+    secret_env: str = "BRIDGE_PERSON_KEY_SECRET"
+    secret_file: Path | None = None
+    store_cpr: bool = False
+
+
+class SourceSettings(_Section):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    adapter: str
+    municipality: str = Field(pattern=r"^\d{3}$")
+    municipality_name: str | None = None
+    batch_size: int = Field(default=500, ge=1, le=50_000)
+    settings: dict[str, Any] = Field(default_factory=dict)
+
+
+class BridgeConfig(_Section):
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
+    sources: list[SourceSettings] = Field(default_factory=list)
+    base_dir: Path = Field(default=Path("."), exclude=True)
+
+    def database_url(self) -> str:
+        env = Environment()
+        if env.database_url:
+            return env.database_url
+        if self.store.url:
+            return self.store.url
+        return f"sqlite:///{(self.base_dir / 'bridge.db').resolve()}"
+
+    def source(self, name: str) -> SourceSettings:
+        for source in self.sources:
+            if source.name == name:
+                return source
+        known = ", ".join(s.name for s in self.sources) or "none configured"
+        raise ConfigError(f"no source named {name!r} in the configuration (sources: {known})")
+
+    def pseudonymizer(self) -> Pseudonymizer:
+        """The person-key maker. A missing secret is a configuration error, never a default."""
+        secret = Environment().person_key_secret
+        if secret is None and self.privacy.secret_env != "BRIDGE_PERSON_KEY_SECRET":
+            value = os.environ.get(self.privacy.secret_env)
+            secret = SecretStr(value) if value else None
+        if secret is None and self.privacy.secret_file is not None:
+            secret = SecretStr(_read_secret_file(self.base_dir / self.privacy.secret_file, "privacy.secret_file"))
+        if secret is None:
+            raise ConfigError(
+                f"no person-key secret: set the environment variable {self.privacy.secret_env} "
+                "(or privacy.secret_file in bridge.toml). It keys the pseudonymisation of CPR numbers "
+                "and must stay the same for the life of the store."
+            )
+        try:
+            return Pseudonymizer(secret, store_cpr=self.privacy.store_cpr)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+
+    def build_adapter(self, source: SourceSettings) -> Adapter:
+        """The configured adapter for ``source``, its settings validated against its ``Config``."""
+        cls = get_plugins().adapter(source.adapter)
+        settings = resolve_secret_references(source.settings, f"sources.{source.name}.settings")
+        try:
+            adapter_config = cls.Config.model_validate(settings)
+        except ValidationError as exc:
+            raise ConfigError(_describe(exc, f"sources.{source.name}.settings")) from None
+        context = SourceContext(source=source.name, municipality=source.municipality, persons=self.pseudonymizer())
+        return cls(adapter_config, context)
+
+
+def _read_secret_file(path: Path, key: str) -> str:
+    try:
+        return path.read_text().strip()
+    except OSError as exc:
+        raise ConfigError(f"{key}: cannot read {path}: {exc.strerror}") from None
+
+
+def resolve_secret_references(settings: dict[str, Any], where: str) -> dict[str, Any]:
+    """Replace ``<key>_env`` and ``<key>_file`` settings by the value they point at."""
+    resolved: dict[str, Any] = {}
+    for key, value in settings.items():
+        if key.endswith("_env"):
+            if value not in os.environ:
+                raise ConfigError(f"{where}.{key}: the environment variable {value!r} is not set")
+            resolved[key.removesuffix("_env")] = os.environ[value]
+        elif key.endswith("_file"):
+            resolved[key.removesuffix("_file")] = _read_secret_file(Path(value), f"{where}.{key}")
+        else:
+            resolved[key] = value
+    return resolved
+
+
+def _describe(exc: ValidationError, where: str) -> str:
+    problems = []
+    for error in exc.errors():
+        location = ".".join(str(part) for part in error["loc"])
+        problems.append(f"{where}.{location}: {error['msg']}" if location else f"{where}: {error['msg']}")
+    return "invalid configuration:\n  " + "\n  ".join(problems)
+
+
+def parse_config(data: dict[str, Any], base_dir: Path, origin: str = "configuration") -> BridgeConfig:
+    try:
+        config = BridgeConfig.model_validate({**data, "base_dir": base_dir})
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, origin)) from None
+    names = [s.name for s in config.sources]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ConfigError(f"{origin}: source names must be unique; repeated: {', '.join(duplicates)}")
+    return config
+
+
+def load_config(path: Path | None = None) -> BridgeConfig:
+    """Read and validate ``bridge.toml``; errors name the file and the bad key."""
+    path = path or DEFAULT_CONFIG
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file (create one with `bridge init`)") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return parse_config(data, path.parent.resolve(), str(path))
+
+
+TEMPLATE = """\
+# bridge configuration. Secrets are never written here: name the environment variable
+# (`<key>_env = "VAR"`) or a file (`<key>_file = "/run/secrets/x"`) that holds them.
+
+[store]
+# SQLAlchemy URL. Default: bridge.db beside this file. The environment variable
+# BRIDGE_DATABASE_URL wins, e.g. postgresql+psycopg://bridge@db.example/bridge
+# url = "sqlite:///bridge.db"
+
+[privacy]
+# CPR numbers are replaced by keyed hashes (person keys). The key comes from this
+# environment variable and must stay the same for the life of the store.
+secret_env = "BRIDGE_PERSON_KEY_SECRET"
+# Keep CPR numbers in the store as well. Off unless you have a documented need.
+store_cpr = false
+
+# One [[sources]] block per fagsystem and municipality. `bridge adapters` lists adapters.
+[[sources]]
+name = "demo"                 # used in `bridge sync demo` and in the run ledger
+adapter = "synthetic"         # built-in synthetic source, for trying bridge out
+municipality = "461"          # kommunekode
+municipality_name = "Odense"
+batch_size = 500              # records committed per transaction
+
+[sources.settings]
+seed = 1
+caseworkers = 10
+
+# [[sources]]
+# name = "odense-sbsys"
+# adapter = "sbsys"
+# municipality = "461"
+# [sources.settings]
+# base_url = "https://sbsip.example.dk"
+# client_id = "bridge"
+# client_secret_env = "ODENSE_SBSIP_CLIENT_SECRET"
+"""

@@ -1,0 +1,42 @@
+"""Errors that end a command with a clear message instead of a traceback.
+
+Messages never hold person data: raise them with keys and references, not CPR numbers.
+"""
+
+from __future__ import annotations
+
+
+class BridgeError(Exception):
+    """Base of every error bridge reports to a person; ``exit_code`` follows DESIGN §5."""
+
+    exit_code = 1
+
+
+class ConfigError(BridgeError):
+    """The configuration or the command line is wrong (exit 2)."""
+
+    exit_code = 2
+
+
+class PluginError(BridgeError):
+    """A plugin registered something core cannot accept (exit 2)."""
+
+    exit_code = 2
+
+
+class AdapterError(BridgeError):
+    """A source could not be read; the run fails (exit 1)."""
+
+
+class AuthError(AdapterError):
+    """The source refused our credentials. Not retried."""
+
+
+class SourceUnavailable(AdapterError):
+    """The source kept failing after the bounded retries."""
+
+
+class LockHeld(BridgeError):
+    """Another run of the same source holds the lock (exit 3)."""
+
+    exit_code = 3

@@ -1,0 +1,45 @@
+"""Every pluggy hook of bridge, with its contract.
+
+Plugins implement these with ``@bridge.hookimpl``. Registration hooks receive a
+``register`` callback: core validates what is registered, owns duplicate-name errors
+and messages, and plugins stay thin. Core's own pieces register the same way.
+
+Core code never calls ``pm.hook.*`` directly; it goes through :class:`bridge.plugins.Plugins`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from bridge.adapter import Adapter
+    from bridge.reports.formats import ReportFormat
+
+PROJECT = "bridge"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def bridge_register_adapters(register: Callable[[type[Adapter]], None]) -> None:
+    """Register source-system adapters by calling ``register(AdapterClass)`` once per class.
+
+    The class must subclass :class:`bridge.adapter.Adapter` and set ``name`` (lower case
+    letters, digits, ``_``; unique among all installed adapters) and ``Config``. Core
+    rejects anything else with a :class:`bridge.errors.PluginError` naming the plugin.
+    Return value is ignored.
+    """
+
+
+@hookspec
+def bridge_register_report_formats(register: Callable[[ReportFormat], None]) -> None:
+    """Register output formats for service results by calling ``register(format)``.
+
+    ``format.name`` is what ``--format`` accepts (unique); ``format.suffix`` is the file
+    ending used for ``--out`` defaults. A format renders a :class:`bridge.reports.formats.Report`
+    to bytes and must not add person data the report does not hold. Return value is ignored.
+    """

@@ -1,0 +1,27 @@
+"""The core model: records (what adapters yield) and tables (what is stored)."""
+
+from bridge.model.records import (
+    Act,
+    AssessmentRecord,
+    CaseEventRecord,
+    CaseRecord,
+    CaseStatus,
+    CaseworkerRecord,
+    EventKind,
+    MeasureRecord,
+    TargetGroup,
+    Theme,
+)
+
+__all__ = [
+    "Act",
+    "AssessmentRecord",
+    "CaseEventRecord",
+    "CaseRecord",
+    "CaseStatus",
+    "CaseworkerRecord",
+    "EventKind",
+    "MeasureRecord",
+    "TargetGroup",
+    "Theme",
+]

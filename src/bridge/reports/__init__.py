@@ -1,0 +1,1 @@
+"""Rendering of service results: HTML, CSV, XLSX, JSON and terminal tables."""

@@ -1,0 +1,1 @@
+"""Core's own report formats (being written)."""
