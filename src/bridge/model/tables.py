@@ -1,6 +1,6 @@
 """Tables: what is stored (SQLModel on SQLAlchemy).
 
-Timestamps are stored as naive UTC. Enumerations are stored as their string values,
+Timestamps are timezone-aware and stored in UTC. Enumerations are stored as their string values,
 guarded by CHECK constraints, so a new theme or event kind is a migration of a
 constraint, not of a database enum type. Person data is held as person keys only;
 ``child_cpr`` stays empty unless the installation opted in to ``store_cpr``.
