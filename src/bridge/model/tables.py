@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, Integer, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, Integer, Table, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from bridge.model.records import Act, CaseStatus, EventKind, TargetGroup, Theme
@@ -162,12 +162,14 @@ class Quarantined(SQLModel, table=True):
     """
 
     __tablename__ = "quarantine"
+    __table_args__ = (Index("ix_quarantine_source_ref", "source", "source_ref"),)
 
     id: int | None = Field(default=None, primary_key=True)
     source: str = Field(index=True)
     source_ref: str | None = None
     reason: str
     payload: str = Field(sa_column=Column(Text, nullable=False))
+    payload_hash: str = Field(max_length=64, description="an unresolved payload is kept once")
     run_id: int = Field(foreign_key="sync_runs.id")
     created_at: datetime
     resolved_at: datetime | None = None
@@ -193,3 +195,11 @@ class SyncLock(SQLModel, table=True):
     source: str = Field(primary_key=True)
     owner: str = Field(description="host:pid of the holder")
     acquired_at: datetime
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The Core table behind a model, for bulk statements."""
+    table = getattr(model, "__table__", None)
+    if not isinstance(table, Table):
+        raise TypeError(f"{model.__name__} is not a table model")
+    return table

@@ -2,13 +2,13 @@
 
 Revision ID: 0001
 Revises: (none)
-Create Date: 2026-11-23 03:15:56.909991
+Create Date: 2026-11-23 03:17:38.154804
 """
 
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes
 from alembic import op
 
 revision: str = "0001"
@@ -84,6 +84,7 @@ def upgrade() -> None:
         sa.Column("source_ref", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("reason", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("payload", sa.Text(), nullable=False),
+        sa.Column("payload_hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("run_id", sa.Integer(), nullable=False),
         sa.Column("created_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
         sa.Column("resolved_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
@@ -96,6 +97,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("quarantine", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_quarantine_source"), ["source"], unique=False)
+        batch_op.create_index("ix_quarantine_source_ref", ["source", "source_ref"], unique=False)
 
     op.create_table(
         "cases",
@@ -223,6 +225,7 @@ def downgrade() -> None:
 
     op.drop_table("cases")
     with op.batch_alter_table("quarantine", schema=None) as batch_op:
+        batch_op.drop_index("ix_quarantine_source_ref")
         batch_op.drop_index(batch_op.f("ix_quarantine_source"))
 
     op.drop_table("quarantine")

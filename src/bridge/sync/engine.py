@@ -1,0 +1,161 @@
+"""The sync engine: fetch batches from an adapter and commit each with its cursor.
+
+Each batch — its cases with their children, its quarantined records, the run's counters
+and the cursor to resume after it — is committed in one transaction. A crash at any
+point therefore loses nothing and duplicates nothing: the next run resumes after the last
+committed batch, and records it sees again are recognised by their content hash.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from bridge.adapter import Batch
+from bridge.config import BridgeConfig
+from bridge.errors import BridgeError
+from bridge.model.tables import SyncRun
+from bridge.privacy import mask_cpr
+from bridge.store import Store
+from bridge.sync import ledger
+from bridge.sync.lock import source_lock
+from bridge.sync.writer import (
+    WriteCounts,
+    ensure_municipality,
+    mark_deleted,
+    quarantine,
+    utcnow,
+    write_records,
+)
+
+log = logging.getLogger("bridge.sync")
+
+EXIT_CODES = {ledger.SUCCEEDED: 0, ledger.QUARANTINED: 4, ledger.FAILED: 1}
+
+
+@dataclass(frozen=True)
+class BatchDone:
+    """Told to ``on_batch`` after each committed batch: the batch's numbers and the run's so far."""
+
+    source: str
+    run_id: int
+    number: int
+    batch: WriteCounts
+    total: WriteCounts
+    fetched: int
+
+
+BatchCallback = Callable[[BatchDone], None]
+
+
+def exit_code(run: SyncRun) -> int:
+    """The process exit code for a finished run (DESIGN §5)."""
+    return EXIT_CODES.get(run.status, 1)
+
+
+def run_sync(
+    store: Store,
+    config: BridgeConfig,
+    source_name: str,
+    *,
+    full: bool = False,
+    on_batch: BatchCallback | None = None,
+) -> SyncRun:
+    """Sync one configured source into ``store`` and return its ledger row.
+
+    ``full`` fetches everything from the start and marks cases the source no longer
+    has as deleted. Raises :class:`bridge.errors.LockHeld` (changing nothing) when another
+    run of the source is going, and ``ConfigError`` for a bad configuration; a failure
+    while fetching or writing ends the run as ``failed`` and is raised again.
+    """
+    source = config.source(source_name)
+    adapter = config.build_adapter(source)
+    try:
+        with source_lock(store, source.name):
+            if ledger.abandon_stale_runs(store, source.name):
+                log.warning("an earlier run of %s ended without finishing; it is marked abandoned", source.name)
+            with store.transaction() as conn:
+                ensure_municipality(conn, source.municipality, source.municipality_name)
+                cursor = None if full else ledger.get_cursor(conn, source.name)
+            run_id = ledger.start_run(store, source.name, full=full, cursor=cursor)
+            log.info("sync of %s started (run %d, %s)", source.name, run_id, "full" if full else "incremental")
+            try:
+                total, fetched, seen = _fetch_all(
+                    store, source.name, run_id, adapter.fetch(cursor), full=full, on_batch=on_batch
+                )
+                deleted = 0
+                if seen is not None:
+                    with store.transaction() as conn:
+                        deleted = mark_deleted(conn, source.name, seen, utcnow())
+            except BaseException as exc:
+                message = _describe(exc)
+                ledger.finish_run(store, run_id, ledger.FAILED, error=message)
+                log.error("sync of %s failed (run %d): %s", source.name, run_id, message)
+                raise
+            status = ledger.QUARANTINED if total.quarantined else ledger.SUCCEEDED
+            run = ledger.finish_run(store, run_id, status, deleted=deleted)
+            log.info(
+                "sync of %s %s (run %d): fetched %d, inserted %d, updated %d, unchanged %d, quarantined %d, deleted %d",
+                source.name,
+                status,
+                run_id,
+                fetched,
+                total.inserted,
+                total.updated,
+                total.unchanged,
+                total.quarantined,
+                deleted,
+            )
+            return run
+    finally:
+        adapter.close()
+
+
+def _fetch_all(
+    store: Store,
+    source: str,
+    run_id: int,
+    batches: Iterator[Batch],
+    *,
+    full: bool,
+    on_batch: BatchCallback | None,
+) -> tuple[WriteCounts, int, set[str] | None]:
+    total = WriteCounts()
+    fetched = 0
+    seen: set[str] | None = set() if full else None
+    for number, batch in enumerate(batches, start=1):
+        counts = _commit(store, source, run_id, batch)
+        total += counts
+        size = len(batch.records) + len(batch.rejections)
+        fetched += size
+        if seen is not None:
+            # A case the source still has but sent broken is not deleted.
+            seen.update(r.source_ref for r in batch.records)
+            seen.update(r.source_ref for r in batch.rejections if r.source_ref)
+        if on_batch is not None:
+            on_batch(BatchDone(source, run_id, number, counts, total, fetched))
+    return total, fetched, seen
+
+
+def _commit(store: Store, source: str, run_id: int, batch: Batch) -> WriteCounts:
+    now = utcnow()
+    with store.transaction() as conn:
+        counts = write_records(conn, source, batch.records, run_id=run_id, now=now)
+        counts.quarantined = quarantine(conn, source, batch.rejections, run_id=run_id, now=now)
+        ledger.add_to_run(
+            conn,
+            run_id,
+            fetched=len(batch.records) + len(batch.rejections),
+            counts=counts,
+            cursor=batch.cursor,
+        )
+        ledger.set_cursor(conn, source, batch.cursor, run_id)
+    return counts
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted"
+    text = str(exc) if isinstance(exc, BridgeError) else f"{type(exc).__name__}: {exc}"
+    return mask_cpr(text)
