@@ -200,3 +200,23 @@ def _assessment_order(a: AssessmentRecord) -> tuple[str, str, int]:
 
 def _event_order(e: CaseEventRecord) -> tuple[str, str, str]:
     return (e.occurred_on.isoformat(), e.kind.value, e.source_ref or "")
+
+
+def rejection_reason(exc: ValueError) -> str:
+    """A short, readable reason for a rejected record that never echoes the input.
+
+    Pydantic errors are given as ``field: message`` without the offending value (which
+    may be a CPR number); any other message is masked for CPR-shaped numbers.
+    """
+    from pydantic import ValidationError
+
+    from bridge.privacy import mask_cpr
+
+    if isinstance(exc, ValidationError):
+        parts = []
+        for error in exc.errors(include_input=False, include_url=False):
+            where = ".".join(str(p) for p in error["loc"])
+            message = str(error["msg"]).removeprefix("Value error, ")
+            parts.append(f"{where}: {message}" if where else message)
+        return mask_cpr("; ".join(parts))
+    return mask_cpr(str(exc))

@@ -1,0 +1,140 @@
+"""The library API: ``bridge.open(...)`` returns a :class:`Bridge` with typed reads and ``sync()``.
+
+>>> import bridge
+>>> with bridge.open("sqlite:///bridge-demo/bridge.db") as b:     # doctest: +SKIP
+...     open_cases = b.cases(status="open")
+...     runs = b.runs(limit=5)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Self, TypeVar
+
+from sqlmodel import col, select
+from sqlmodel.sql.expression import SelectOfScalar
+
+from bridge.config import BridgeConfig, load_config
+from bridge.errors import ConfigError
+from bridge.model.tables import Assessment, Case, CaseEvent, Quarantined, SyncRun
+from bridge.store import Store, open_store
+from bridge.sync import BatchDone, run_sync
+from bridge.sync.engine import BatchCallback
+
+T = TypeVar("T")
+
+
+class Bridge:
+    """A store and, when opened from a configuration, the sources that feed it."""
+
+    def __init__(self, store: Store, config: BridgeConfig | None = None) -> None:
+        self.store = store
+        self.config = config
+
+    # -- reading -----------------------------------------------------------------------
+
+    def cases(
+        self,
+        *,
+        source: str | None = None,
+        municipality: str | None = None,
+        status: str | None = None,
+        child_key: str | None = None,
+        include_deleted: bool = False,
+    ) -> list[Case]:
+        """Cases, one per child, optionally filtered. Deleted cases only when asked for."""
+        query = select(Case).order_by(col(Case.id))
+        if source is not None:
+            query = query.where(Case.source == source)
+        if municipality is not None:
+            query = query.where(Case.municipality == municipality)
+        if status is not None:
+            query = query.where(Case.status == status)
+        if child_key is not None:
+            query = query.where(Case.child_key == child_key)
+        if not include_deleted:
+            query = query.where(col(Case.deleted_at).is_(None))
+        return self._all(query)
+
+    def assessments(self, *, case_id: int | None = None, theme: str | None = None) -> list[Assessment]:
+        """Scores in date order; ``value`` None is "ikke vurderet"."""
+        query = select(Assessment).order_by(col(Assessment.assessed_on), col(Assessment.id))
+        if case_id is not None:
+            query = query.where(Assessment.case_id == case_id)
+        if theme is not None:
+            query = query.where(Assessment.theme == theme)
+        return self._all(query)
+
+    def events(self, *, case_id: int | None = None, kind: str | None = None) -> list[CaseEvent]:
+        query = select(CaseEvent).order_by(col(CaseEvent.occurred_on), col(CaseEvent.id))
+        if case_id is not None:
+            query = query.where(CaseEvent.case_id == case_id)
+        if kind is not None:
+            query = query.where(CaseEvent.kind == kind)
+        return self._all(query)
+
+    def runs(self, *, source: str | None = None, limit: int = 50) -> list[SyncRun]:
+        """The run ledger, newest first."""
+        query = select(SyncRun).order_by(col(SyncRun.id).desc()).limit(limit)
+        if source is not None:
+            query = query.where(SyncRun.source == source)
+        return self._all(query)
+
+    def quarantined(self, *, source: str | None = None, include_resolved: bool = False) -> list[Quarantined]:
+        """Rejected records with their reasons. Their ``payload`` may hold CPR numbers: never print it."""
+        query = select(Quarantined).order_by(col(Quarantined.id))
+        if source is not None:
+            query = query.where(Quarantined.source == source)
+        if not include_resolved:
+            query = query.where(col(Quarantined.resolved_at).is_(None))
+        return self._all(query)
+
+    def _all(self, query: SelectOfScalar[T]) -> list[T]:
+        with self.store.session() as session:
+            rows = list(session.exec(query))
+            session.expunge_all()
+            return rows
+
+    # -- syncing -----------------------------------------------------------------------
+
+    def sync(
+        self, sources: Sequence[str] = (), *, full: bool = False, on_batch: BatchCallback | None = None
+    ) -> list[SyncRun]:
+        """Sync the named sources (default: all configured ones), one after another."""
+        if self.config is None:
+            raise ConfigError("this Bridge was opened from a database URL; open it from bridge.toml to sync")
+        names = list(sources) or [s.name for s in self.config.sources]
+        return [run_sync(self.store, self.config, name, full=full, on_batch=on_batch) for name in names]
+
+    # -- lifetime ----------------------------------------------------------------------
+
+    def close(self) -> None:
+        self.store.dispose()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def open(target: str | Path | BridgeConfig | None = None) -> Bridge:
+    """Open a store: a database URL, a path to ``bridge.toml``, a loaded config, or ``./bridge.toml``.
+
+    >>> b = open("sqlite:///:memory:")
+    >>> b.cases()
+    []
+    """
+    if isinstance(target, BridgeConfig):
+        return Bridge(open_store(target.database_url()), target)
+    if isinstance(target, str) and "://" in target:
+        return Bridge(open_store(target))
+    config = load_config(Path(target) if target is not None else None)
+    return Bridge(open_store(config.database_url()), config)
+
+
+__all__ = ["BatchDone", "Bridge", "open"]

@@ -1,0 +1,193 @@
+"""Commands about sources and runs: init, adapters, check, sync, runs, db."""
+
+from __future__ import annotations
+
+import sys
+from contextlib import ExitStack
+from typing import Annotated
+
+import typer
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from bridge.cli.common import FormatOption, list_format, load, open_bridge_store, state
+from bridge.cli.output import emit, err_console
+from bridge.config import TEMPLATE
+from bridge.errors import BridgeError, LockHeld
+from bridge.model.tables import SyncRun
+from bridge.plugins import get_plugins
+from bridge.sync import BatchDone, exit_code, run_sync
+
+RUN_COLUMNS = (
+    "run",
+    "source",
+    "status",
+    "full",
+    "started",
+    "finished",
+    "fetched",
+    "inserted",
+    "updated",
+    "unchanged",
+    "quarantined",
+    "deleted",
+    "error",
+)
+
+
+def run_row(run: SyncRun) -> tuple[object, ...]:
+    return (
+        run.id,
+        run.source,
+        run.status,
+        run.full,
+        run.started_at,
+        run.finished_at,
+        run.fetched,
+        run.inserted,
+        run.updated,
+        run.unchanged,
+        run.quarantined,
+        run.deleted,
+        run.error,
+    )
+
+
+def init(
+    ctx: typer.Context,
+    force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a commented bridge.toml to start from (at the --config path)."""
+    path = state(ctx).config_path
+    if path.exists() and not force:
+        raise BridgeError(f"{path} exists; use --force to overwrite it")
+    path.write_text(TEMPLATE, encoding="utf-8")
+    err_console.print(f"wrote {path}. Set BRIDGE_PERSON_KEY_SECRET, then run `bridge check` and `bridge sync`.")
+
+
+def adapters(ctx: typer.Context, fmt: FormatOption = None) -> None:
+    """List installed source adapters, with the distribution and version that ship each."""
+    rows = [(i.name, i.distribution, i.version, i.description) for i in get_plugins().adapters().values()]
+    emit("Installed adapters", ("adapter", "distribution", "version", "description"), rows, list_format(ctx, fmt))
+
+
+def check(
+    ctx: typer.Context,
+    sources: Annotated[list[str] | None, typer.Argument(help="Sources to check (default: all).")] = None,
+) -> None:
+    """Reach and authenticate against each source, fetching no data."""
+    config = load(ctx)
+    failed = False
+    for name in sources or [s.name for s in config.sources]:
+        source = config.source(name)
+        adapter = config.build_adapter(source)
+        try:
+            adapter.check()
+            err_console.print(f"[green]ok[/]     {name} ({source.adapter})")
+        except BridgeError as exc:
+            failed = True
+            err_console.print(f"[red]failed[/] {name} ({source.adapter}): {exc}", highlight=False)
+        finally:
+            adapter.close()
+    if failed:
+        raise typer.Exit(1)
+
+
+def _worst(codes: list[int]) -> int:
+    for code in (1, 3, 4):
+        if code in codes:
+            return code
+    return 0
+
+
+def sync(
+    ctx: typer.Context,
+    sources: Annotated[list[str] | None, typer.Argument(help="Sources to sync (default: all configured).")] = None,
+    full: Annotated[
+        bool, typer.Option("--full", help="Fetch everything and mark cases the source no longer has as deleted.")
+    ] = False,
+    fmt: FormatOption = None,
+) -> None:
+    """Sync sources into the store, one after another.
+
+    Exit codes: 0 all good, 1 a run failed, 2 usage or configuration error, 3 another run
+    of a source holds its lock, 4 finished with quarantined records.
+    """
+    config = load(ctx)
+    names = sources or [s.name for s in config.sources]
+    for name in names:
+        config.source(name)  # unknown names are a usage error before anything runs
+    store = open_bridge_store(ctx)
+    runs: list[SyncRun] = []
+    codes: list[int] = []
+    with ExitStack() as stack:
+        on_batch = None
+        if sys.stderr.isatty():
+            progress = stack.enter_context(
+                Progress(
+                    SpinnerColumn(),
+                    TextColumn("{task.description}"),
+                    TimeElapsedColumn(),
+                    console=err_console,
+                    transient=True,
+                )
+            )
+            task = progress.add_task("starting")
+
+            def on_batch(done: BatchDone) -> None:
+                t = done.total
+                progress.update(
+                    task,
+                    description=(
+                        f"{done.source}: {done.fetched} fetched · {t.inserted} new · {t.updated} changed · "
+                        f"{t.unchanged} unchanged · {t.quarantined} quarantined"
+                    ),
+                )
+
+        for name in names:
+            try:
+                run = run_sync(store, config, name, full=full, on_batch=on_batch)
+            except LockHeld as exc:
+                err_console.print(f"[yellow]skipped[/] {exc}", highlight=False)
+                codes.append(exc.exit_code)
+                continue
+            except BridgeError as exc:
+                err_console.print(f"[red]failed[/] {name}: {exc}", highlight=False)
+                codes.append(1)
+                continue
+            runs.append(run)
+            codes.append(exit_code(run))
+    store.dispose()
+    if runs:
+        emit("Sync runs", RUN_COLUMNS, [run_row(r) for r in runs], list_format(ctx, fmt))
+    raise typer.Exit(_worst(codes))
+
+
+def runs(
+    ctx: typer.Context,
+    source: Annotated[str | None, typer.Option(help="Only this source.")] = None,
+    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20,
+    fmt: FormatOption = None,
+) -> None:
+    """Show the run ledger: what each sync fetched, wrote and quarantined."""
+    from bridge.api import Bridge
+
+    bridge = Bridge(open_bridge_store(ctx))
+    try:
+        rows = [run_row(r) for r in bridge.runs(source=source, limit=limit)]
+    finally:
+        bridge.close()
+    emit("Sync runs", RUN_COLUMNS, rows, list_format(ctx, fmt))
+
+
+db = typer.Typer(help="Database schema commands.", no_args_is_help=True)
+
+
+@db.command("upgrade")
+def db_upgrade(ctx: typer.Context) -> None:
+    """Migrate the store to the newest schema (also done automatically on first use)."""
+    store = open_bridge_store(ctx)
+    try:
+        store.upgrade()
+        err_console.print(f"schema at revision {store.current_revision()}")
+    finally:
+        store.dispose()
