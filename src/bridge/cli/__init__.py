@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -55,3 +56,8 @@ def main() -> None:
     except BridgeError as exc:
         fail(str(exc))
         sys.exit(exc.exit_code)
+    except Exception as exc:
+        # The traceback goes through logging, whose handlers mask CPR numbers.
+        logging.getLogger("bridge").debug("unexpected error", exc_info=True)
+        fail(f"unexpected error: {type(exc).__name__}: {exc} (run with --verbose for the traceback)")
+        sys.exit(1)
