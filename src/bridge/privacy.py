@@ -16,7 +16,7 @@ import hmac
 import logging
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal
 
@@ -27,7 +27,9 @@ Sex = Literal["F", "M"]
 UNKNOWN_CPR = "0000000000"
 """Sources write ``000000-0000`` for a guardian they do not know; it is not an error."""
 
-_CPR_SHAPE = re.compile(r"^(\d{6})-?(\d{4})$")
+# ASCII digits only: Unicode digits (e.g. full-width) would parse, but give the same person a
+# second key. Masking below stays wide on purpose, since over-masking a log line costs nothing.
+_CPR_SHAPE = re.compile(r"^([0-9]{6})-?([0-9]{4})$")
 _CPR_IN_TEXT = re.compile(r"(?<!\d)\d{6}-?\d{4}(?!\d)")
 
 
@@ -84,8 +86,9 @@ def parse_cpr(text: str) -> CPR:
 
 
 def is_unknown_cpr(text: str | None) -> bool:
-    """True for an absent guardian: empty, or the ``000000-0000`` placeholder."""
-    return not text or text.strip().replace("-", "") == UNKNOWN_CPR
+    """True for an absent guardian: empty or blank, or the ``000000-0000`` placeholder."""
+    written = (text or "").strip()
+    return not written or written.replace("-", "") == UNKNOWN_CPR
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +98,7 @@ class Person:
     key: str
     birth_date: date
     sex: Sex
-    cpr: str | None = None
+    cpr: str | None = field(default=None, repr=False)
 
 
 class Pseudonymizer:
@@ -141,7 +144,7 @@ class Pseudonymizer:
         Unknown guardians (empty or ``000000-0000``) are left out; a malformed one raises
         :class:`InvalidCPR`.
         """
-        known = sorted({parse_cpr(g).digits for g in guardians if not is_unknown_cpr(g)})
+        known = sorted({parse_cpr(g).digits for g in guardians if g is not None and not is_unknown_cpr(g)})
         if not known:
             return None
         return self._mac("family", "|".join(known))
@@ -156,7 +159,13 @@ class CprRedactingFilter(logging.Filter):
     """A handler filter that masks CPR-shaped numbers in messages and tracebacks."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = mask_cpr(record.getMessage())
+        try:
+            message = record.getMessage()
+        except Exception:
+            # A log call whose arguments do not fit its format must not crash the caller, and
+            # logging's own error report would print the arguments unmasked: keep them, masked.
+            message = f"{record.msg} (unformattable log arguments: {record.args!r})"
+        record.msg = mask_cpr(message)
         record.args = None
         if record.exc_info:
             formatter = logging.Formatter()
