@@ -1,0 +1,386 @@
+"""The sbsys adapter against a hand-written SBSIP (respx): auth, paging, retries, mapping."""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import UTC, date, datetime
+
+import httpx
+import pytest
+from plugins.sbsys.tests.fake_sbsip import (
+    CHILD_CPR,
+    TOKEN_URL,
+    FakeSbsip,
+    children_sag,
+    grant_sag,
+    make_adapter,
+    mocked,
+    score_xml,
+)
+from pydantic import ValidationError
+
+from bridge.adapter import Batch, Rejection
+from bridge.errors import AdapterError, AuthError
+from bridge.model.records import Act, CaseRecord, CaseStatus, EventKind, Theme
+from bridge_sbsys import wire
+from bridge_sbsys.adapter import _BearerAuth
+
+
+def fetch_all(fake: FakeSbsip, cursor: str | None = None, **settings: object) -> list[Batch]:
+    with mocked(fake):
+        adapter = make_adapter(**settings)
+        try:
+            return list(adapter.fetch(cursor))
+        finally:
+            adapter.close()
+
+
+def records(batches: list[Batch]) -> dict[str, CaseRecord]:
+    return {r.source_ref: r for b in batches for r in b.records}
+
+
+def rejections(batches: list[Batch]) -> dict[str | None, Rejection]:
+    return {r.source_ref: r for b in batches for r in b.rejections}
+
+
+def one_case(**changes: object) -> FakeSbsip:
+    fake = FakeSbsip()
+    fake.add_case(children_sag(1, **changes))
+    return fake
+
+
+# --- authentication ---------------------------------------------------------------------------
+
+
+def test_client_credentials_grant_sends_the_client_only() -> None:
+    fake = one_case()
+    fetch_all(fake)
+    assert fake.token_forms == [{"grant_type": "client_credentials", "client_id": "bridge", "client_secret": "right"}]
+
+
+def test_password_grant_sends_the_service_user() -> None:
+    fake = one_case()
+    with mocked(fake):
+        make_adapter(grant_type="password", username="svc-bridge", password="pw").check()
+    assert fake.token_forms == [
+        {
+            "grant_type": "password",
+            "client_id": "bridge",
+            "client_secret": "right",
+            "username": "svc-bridge",
+            "password": "pw",
+        }
+    ]
+    assert fake.calls["search"] == 0  # check() authenticates and reads nothing
+
+
+def test_password_grant_without_a_user_is_a_configuration_error() -> None:
+    with pytest.raises(ValidationError, match="username and password"):
+        make_adapter(grant_type="password")
+
+
+def test_token_is_renewed_shortly_before_it_expires() -> None:
+    issued: list[str] = []
+    now = [0.0]
+
+    def fetch() -> wire.Token:
+        issued.append(f"t{len(issued) + 1}")
+        return wire.Token(issued[-1], expires_in=100)
+
+    auth = _BearerAuth(fetch, clock=lambda: now[0])
+    assert auth.token() == "t1"
+    now[0] = 79.9  # 20 s (a fifth of the lifetime) before expiry it is still used
+    assert auth.token() == "t1"
+    now[0] = 80.0
+    assert auth.token() == "t2"
+    assert issued == ["t1", "t2"]
+
+
+def test_expired_token_is_renewed_through_the_adapter() -> None:
+    fake = one_case()
+    fake.expires_in = 100
+    now = [0.0]
+    with mocked(fake):
+        adapter = make_adapter()
+        adapter._auth = _BearerAuth(adapter._request_token, clock=lambda: now[0])
+        list(adapter.fetch(None))
+        assert fake.calls["token"] == 1
+        now[0] = 1000.0
+        list(adapter.fetch(None))
+        adapter.close()
+    assert fake.calls["token"] == 2
+
+
+def test_a_401_renews_the_token_once_and_repeats_the_request() -> None:
+    fake = one_case()
+    with mocked(fake):
+        adapter = make_adapter()
+        adapter.check()
+        fake.valid_tokens.clear()  # the server forgot our token (restart, revocation)
+        found = records(list(adapter.fetch(None)))
+        adapter.close()
+    assert set(found) == {"1"}
+    assert fake.calls["token"] == 2
+
+
+def test_a_second_401_is_an_auth_error() -> None:
+    fake = one_case()
+    fake.faults["search"] = [httpx.Response(401), httpx.Response(401)]
+    with pytest.raises(AuthError, match="refused our credentials"):
+        fetch_all(fake)
+    assert fake.calls["token"] == 2
+    assert fake.calls["search"] == 2
+
+
+def test_wrong_credentials_fail_fast_and_name_the_token_endpoint() -> None:
+    fake = one_case()
+    with mocked(fake), pytest.raises(AuthError) as raised:
+        make_adapter(client_secret="wrong").check()
+    assert TOKEN_URL in str(raised.value)
+    assert "invalid_client" in str(raised.value)
+    assert "wrong" not in str(raised.value)
+    assert fake.calls["token"] == 1  # not retried
+
+
+# --- paging and retries -------------------------------------------------------------------------
+
+
+def test_paging_runs_to_the_last_partial_page() -> None:
+    fake = FakeSbsip()
+    for sag_id in range(1, 8):
+        fake.add_case(children_sag(sag_id))
+    batches = fetch_all(fake, page_size=3)
+    assert sorted(records(batches), key=int) == [str(i) for i in range(1, 8)]
+    case_searches = [b for b in fake.search_bodies if b["NummerInterval"]["From"] == "27.24.00-G01"]
+    assert [(b["Skip"], b["Limit"]) for b in case_searches] == [(0, 3), (3, 3), (6, 3)]
+    assert case_searches[0]["NummerInterval"] == {"From": "27.24.00-G01", "To": "27.24.00-G02"}
+    assert "SenestAendretFra" not in case_searches[0]  # a first sync reads everything
+
+
+def test_a_mid_run_cursor_resumes_after_its_page() -> None:
+    fake = FakeSbsip()
+    for sag_id in range(1, 8):
+        fake.add_case(children_sag(sag_id))
+    first = fetch_all(fake, page_size=3)[0]
+    assert sorted(r.source_ref for r in first.records) == ["1", "2", "3"]
+    fake.search_bodies.clear()
+    resumed = fetch_all(fake, first.cursor, page_size=3)
+    assert sorted(records(resumed), key=int) == ["4", "5", "6", "7"]
+    assert fake.search_bodies[0]["Skip"] == 3
+
+
+def test_the_next_cursor_is_the_run_start_or_latest_change_less_the_overlap() -> None:
+    fake = FakeSbsip()
+    fake.add_case(children_sag(1, modified="2024-01-15T10:00:00.123+01:00"))
+    fake.add_case(children_sag(2, modified="2023-06-01T08:00:00.000+02:00"))
+    final = fetch_all(fake, overlap_seconds=600)[-1]
+    # The fake answers with Date 12:00 UTC; the latest change is 09:00:00.123 UTC.
+    assert json.loads(final.cursor or "") == {"since": "2024-01-15T08:50:00.123000+00:00"}
+    fake.search_bodies.clear()
+    fetch_all(fake, final.cursor)
+    paged = [b for b in fake.search_bodies if "PrimaerPerson" not in b]  # not the per-child grant lookups
+    assert {b["NummerInterval"]["From"] for b in paged} == {"27.24.00-G01", "27.27.00"}
+    assert {b["SenestAendretFra"] for b in paged} == {"2024-01-15T09:50:00.123+01:00"}
+
+
+@pytest.mark.parametrize(
+    ("route", "fault"),
+    [
+        ("search", httpx.Response(503)),
+        ("search", httpx.Response(429, headers={"Retry-After": "0"})),
+        ("sag", httpx.Response(502)),
+        ("fil", httpx.Response(504)),
+        ("token", httpx.Response(503)),
+    ],
+)
+def test_transient_answers_are_retried(route: str, fault: httpx.Response) -> None:
+    fake = FakeSbsip()
+    fake.add_case(children_sag(1), score_forms=[score_xml("<trivsel_familieforhold>2</trivsel_familieforhold>")])
+    fake.faults[route] = [fault, copy.copy(fault)]
+    found = records(fetch_all(fake))
+    assert set(found) == {"1"}
+    assert found["1"].assessments[0].value == 2
+    assert not fake.faults[route]  # both faults were answered, then the real answer came
+
+
+@pytest.mark.parametrize(("status", "error"), [(400, AdapterError), (403, AuthError), (404, None)])
+def test_client_errors_are_not_retried(status: int, error: type[Exception] | None) -> None:
+    fake = one_case()
+    fake.faults["search"] = [httpx.Response(status, json={"Message": "nej"})]
+    if error is None:  # a search that is not found is an error too, just not an auth one
+        error = AdapterError
+    with pytest.raises(error):
+        fetch_all(fake)
+    assert fake.calls["search"] == 1
+
+
+def test_a_case_deleted_between_search_and_fetch_is_skipped() -> None:
+    fake = FakeSbsip()
+    fake.add_case(children_sag(1))
+    fake.add_case(children_sag(2))
+    fake.faults["sag"] = [httpx.Response(404, json={"Message": "Sag blev ikke fundet"})]
+    batches = fetch_all(fake)
+    assert len(records(batches)) == 1
+    assert not rejections(batches)
+
+
+# --- mapping -------------------------------------------------------------------------------------
+
+
+def test_casing_variants_read_alike() -> None:
+    reference = children_sag(1)
+    swapped = children_sag(2)
+    swapped["PrimaryPart"] = {"PartType": "Person", "CprNummer": CHILD_CPR, "Navn": "x"}
+    for person in swapped["Personer"]:
+        person["CPRnummer"] = person.pop("CprNummer")
+        if "MorCPR" in person:
+            person["morCpr"] = person.pop("MorCPR")
+    swapped["sagsStatus"] = swapped.pop("SagsStatus")
+    fake = FakeSbsip()
+    fake.add_case(reference)
+    fake.add_case(swapped)
+    found = records(fetch_all(fake))
+    one, two = found["1"], found["2"]
+    assert one.child_key == two.child_key
+    assert one.family_key == two.family_key is not None
+    assert one.status == two.status == CaseStatus.open
+
+
+def test_unknown_father_is_not_an_error() -> None:
+    sag = children_sag(1)
+    sag["Personer"][0]["FarCPR"] = "000000-0000"
+    fake = FakeSbsip()
+    fake.add_case(sag)
+    fake.add_case(children_sag(2))
+    found = records(fetch_all(fake))
+    persons = make_adapter().context.persons
+    assert found["1"].family_key == persons.family_key(["010862-9996"])
+    assert found["2"].family_key == persons.family_key(["010862-9996", "010858-9995"])
+    assert found["1"].child_birth_date == date(1990, 4, 1)  # from the CPR, not FoedeDato (1900)
+
+
+def test_summer_and_winter_offsets_are_normalised_to_utc() -> None:
+    fake = FakeSbsip()
+    fake.add_case(children_sag(1, modified="2024-07-01T12:00:00.000+02:00", Oprettet="2019-11-18T00:30:00.000+01:00"))
+    fake.add_case(children_sag(2, modified="2024-01-15T10:00:00.123+01:00", Oprettet="2019-06-18T00:30:00.000+02:00"))
+    found = records(fetch_all(fake))
+    assert found["1"].source_modified == datetime(2024, 7, 1, 10, 0, tzinfo=UTC)
+    assert found["2"].source_modified == datetime(2024, 1, 15, 9, 0, 0, 123000, tzinfo=UTC)
+    # A date is the local calendar day, though in UTC it was still the day before.
+    assert found["1"].opened == date(2019, 11, 18)
+    assert found["2"].opened == date(2019, 6, 18)
+
+
+def test_closed_case_closes_on_its_last_status_change() -> None:
+    closed = children_sag(1, SenesteStatusAendring="2021-03-04T15:00:00.000+01:00")
+    closed["SagsStatus"] = {"Id": 9, "Navn": "Afsluttet", "SagsTilstand": "Afsluttet"}
+    fake = FakeSbsip()
+    fake.add_case(closed)
+    record = records(fetch_all(fake))["1"]
+    assert (record.status, record.closed) == (CaseStatus.closed, date(2021, 3, 4))
+
+
+def test_grants_milestones_and_scores_are_mapped() -> None:
+    fake = FakeSbsip()
+    fake.add_case(
+        children_sag(1),
+        score_forms=[
+            score_xml(
+                "<trivsel_familieforhold>4</trivsel_familieforhold>"
+                "<trivsel_sundhedsforhold>Ikke vurderet</trivsel_sundhedsforhold>"
+            ),
+            score_xml("<navn>Ansøgning</navn>", form_id="ansoegning"),  # another OS2forms form: not scores
+        ],
+    )
+    fake.grants.append(grant_sag(9001))
+    fake.notes[1] = [
+        {"Id": 11, "SagID": 1, "Overskrift": "Underretning modtaget", "KontaktTidspunkt": "2019-11-01T09:00:00+01:00"},
+        {"Id": 12, "SagID": 1, "Overskrift": "Telefonnotat", "KontaktTidspunkt": "2019-11-02T09:00:00+01:00"},
+    ]
+    fake.erindringer[1] = [
+        {"Id": 11, "SagId": 1, "Navn": "Opfølgning", "ErindringType": {"Navn": "Opfølgning"}, "ErAfsluttet": True,
+         "Deadline": "2020-05-01T12:00:00+02:00", "AfsluttetDato": "2020-05-07T10:00:00.000+02:00"},
+        {"Id": 12, "SagId": 1, "Navn": "Opfølgning", "ErindringType": {"Navn": "Opfølgning"}, "ErAfsluttet": False,
+         "Deadline": "2020-11-01T12:00:00+01:00"},
+    ]  # fmt: skip
+    record = records(fetch_all(fake))["1"]
+    [measure] = record.measures
+    assert (measure.source_ref, measure.act, measure.paragraph) == ("9001", Act.SEL, "52 stk. 3 nr. 7")
+    assert (measure.start, measure.end, measure.has_grant) == (date(2019, 12, 1), None, True)
+    assert (measure.account_code, measure.provider) == ("5.28.21.001", "Opholdsstedet Lyngen")
+    assert [(e.kind, e.occurred_on, e.source_ref) for e in record.events] == [
+        (EventKind.notification, date(2019, 11, 1), "note-11"),
+        (EventKind.journal_note, date(2019, 11, 2), "note-12"),
+        (EventKind.follow_up, date(2020, 5, 7), "erindring-11"),
+    ]
+    assert [(a.theme, a.value, a.assessed_on, a.assessor) for a in record.assessments] == [
+        (Theme.familieforhold, 4, date(2020, 1, 20), "testbruger01"),
+        (Theme.sundhed, None, date(2020, 1, 20), "testbruger01"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("xml", "reason"),
+    [
+        (score_xml("<trivsel_familieforhold>2</trivsel_familieforhold>")[:-40], "not well-formed"),
+        (score_xml("<trivsel_familieforhold>7</trivsel_familieforhold>"), "is 7, outside the scale 1-5"),
+        (score_xml("<trivsel_humoer>2</trivsel_humoer>"), "unknown theme field 'trivsel_humoer'"),
+        (score_xml("<trivsel_sundhedsforhold>to</trivsel_sundhedsforhold>"), "is not a score"),
+        (
+            '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>'
+            "<os2formsFormular><OS2FormsId>trivselsvurdering</OS2FormsId></os2formsFormular>",
+            "DOCTYPE",
+        ),
+    ],
+)
+def test_bad_score_forms_are_quarantined_with_a_reason(xml: str, reason: str) -> None:
+    fake = FakeSbsip()
+    fake.add_case(children_sag(1), score_forms=[score_xml("<trivsel_sundhedsforhold>1</trivsel_sundhedsforhold>")])
+    fake.add_case(children_sag(2), score_forms=[xml])
+    fake.add_case(children_sag(3))
+    batches = fetch_all(fake)
+    assert set(records(batches)) == {"1", "3"}  # the rest of the batch goes on
+    rejected = rejections(batches)["2"]
+    assert reason in rejected.reason
+    assert CHILD_CPR not in rejected.reason
+    bundle = json.loads(rejected.payload)
+    assert bundle["sag"]["Id"] == 2
+    assert xml in bundle["filer"].values()
+    with pytest.raises(ValueError, match="score form"):
+        make_adapter().parse_payload(rejected.payload)
+
+
+def test_a_quarantined_case_replays_once_it_is_fixed() -> None:
+    fake = FakeSbsip()
+    fake.add_case(children_sag(1), score_forms=[score_xml("<trivsel_familieforhold>7</trivsel_familieforhold>")])
+    rejected = rejections(fetch_all(fake))["1"]
+    bundle = json.loads(rejected.payload)
+    [file_id] = bundle["filer"]
+    bundle["filer"][file_id] = bundle["filer"][file_id].replace(">7<", ">3<")
+    record = make_adapter().parse_payload(json.dumps(bundle))
+    assert [a.value for a in record.assessments] == [3]
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"Oprettet": "2023-02-30T09:00:00.000+01:00"}, "Oprettet is not a valid date"),
+        ({"PrimaryPart": {"PartType": "Person", "CPRnummer": "310299-1234"}}, "impossible birth date"),
+        ({"SenestAendret": "2024-01-15T10:00:00"}, "SenestAendret has no UTC offset"),
+    ],
+)
+def test_broken_case_fields_are_quarantined(changes: dict[str, object], reason: str) -> None:
+    fake = FakeSbsip()
+    fake.add_case(children_sag(1, **changes))
+    rejected = rejections(fetch_all(fake))["1"]
+    assert reason in rejected.reason
+    assert "310299" not in rejected.reason
+
+
+def test_closed_before_opened_is_quarantined() -> None:
+    sag = children_sag(1, SenesteStatusAendring="2019-01-01T10:00:00.000+01:00")
+    sag["SagsStatus"]["SagsTilstand"] = "Afsluttet"
+    fake = FakeSbsip()
+    fake.add_case(sag)
+    assert "closed before it was opened" in rejections(fetch_all(fake))["1"].reason
