@@ -1,19 +1,52 @@
-"""The shape every output format renders, and the protocol a format implements."""
+"""The shape every output format renders, and the protocol a format implements.
+
+A :class:`Report` is a list of :class:`Table` values that every format can render. Whatever
+must not be shown (cells describing fewer than five children, person data in aggregate
+reports) is taken out while the report is built, so no format can show it by mistake:
+formats render what the tables hold and nothing else.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from bridge.reports.charts import Chart
 
 
 @dataclass(frozen=True)
 class Table:
-    """A titled table of plain values (str, int, float, date, None)."""
+    """A titled table of plain values (str, int, float, date, None).
+
+    ``keys`` are machine names for the columns (JSON keys; default: derived from ``columns``),
+    ``section`` groups consecutive tables under one heading, ``chart`` asks formats that can
+    draw (HTML) to draw the table's values, and ``note`` is a line of explanation under it.
+    """
 
     title: str
     columns: Sequence[str]
     rows: Sequence[Sequence[Any]]
+    keys: Sequence[str] | None = None
+    section: str = ""
+    chart: Chart | None = None
+    note: str = ""
+
+    def column_keys(self) -> list[str]:
+        if self.keys is not None:
+            if len(self.keys) != len(self.columns):
+                raise ValueError(f"table {self.title!r}: {len(self.keys)} keys for {len(self.columns)} columns")
+            return list(self.keys)
+        return [column_key(c) for c in self.columns]
+
+
+def column_key(label: str) -> str:
+    """A snake_case key for a column label (ASCII letters, digits and _)."""
+    folded = label.lower().replace("æ", "ae").replace("ø", "oe").replace("å", "aa")
+    return re.sub(r"[^a-z0-9]+", "_", folded).strip("_") or "column"
 
 
 @dataclass(frozen=True)
@@ -36,3 +69,10 @@ class ReportFormat(Protocol):
     def render(self, report: Report) -> bytes:
         """Render ``report`` to the bytes of one file (or of terminal output)."""
         ...
+
+
+def plain(value: Any) -> Any:
+    """A cell as JSON/CSV want it: dates in ISO 8601, everything else unchanged."""
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    return value

@@ -116,9 +116,7 @@ class Period(BaseModel):
                 return cls(label=spec.upper(), start=date(year, 6 * half - 5, 1), end=_month_end(year, 6 * half))
             if match := re.fullmatch(r"(\d{4})[Qq]([1-4])", spec):
                 year, quarter = int(match[1]), int(match[2])
-                return cls(
-                    label=spec.upper(), start=date(year, 3 * quarter - 2, 1), end=_month_end(year, 3 * quarter)
-                )
+                return cls(label=spec.upper(), start=date(year, 3 * quarter - 2, 1), end=_month_end(year, 3 * quarter))
             if match := re.fullmatch(r"(\d{4})-(\d{2})", spec):
                 year, month = int(match[1]), int(match[2])
                 return cls(label=spec, start=date(year, month, 1), end=_month_end(year, month))
@@ -382,9 +380,9 @@ def thresholds(store: Store, rc: ReliableChange | None = None) -> list[Threshold
     """The reliable-change threshold of every theme, from the baselines of all live children."""
     rc = rc or ReliableChange()
     e = _endpoints()
-    query = select(
-        e.c.theme, func.count(), func.sum(e.c.baseline), func.sum(e.c.baseline * e.c.baseline)
-    ).group_by(e.c.theme)
+    query = select(e.c.theme, func.count(), func.sum(e.c.baseline), func.sum(e.c.baseline * e.c.baseline)).group_by(
+        e.c.theme
+    )
     with store.engine.connect() as conn:
         sums = {theme: (int(n), float(s), float(sq)) for theme, n, s, sq in conn.execute(query)}
     found = []
