@@ -16,6 +16,7 @@ from bridge.model.records import Theme
 from bridge.reports.charts import Bars, Heatmap, Lines, StackedBars
 from bridge.reports.formats import Report, Table
 from bridge.reports.suppression import (
+    HIDDEN,
     SUPPRESSED,
     Cell,
     count_cell,
@@ -95,8 +96,8 @@ def _cohort_cells(row: CohortRow) -> list[Cell]:
         return [SUPPRESSED] * len(_COHORT_COLUMNS)
     (improved, unchanged, worsened), _ = protect((row.improved, row.unchanged, row.worsened), row.n)
     movement: int | str = count_cell(row.movement)
-    if isinstance(unchanged, str) and not isinstance(movement, str):
-        movement = unchanged  # the movers are some of the unchanged: hidden with them
+    if unchanged == HIDDEN and not isinstance(movement, str):
+        movement = HIDDEN  # the movers are some of the unchanged and would bound them
     mean = row.mean_change
     return [
         row.n,
@@ -182,7 +183,7 @@ def coverage_table(result: Coverage, *, section: str = "") -> Table:
     rows: list[list[Cell]] = []
     for row, cells in zip([*result.rows, total], [*rows_cells, total_cells], strict=True):
         open_cell, recent_cell, never_cell = cells
-        label = row.name if row is total else f"{row.name} ({row.municipality})"
+        label = row.name if row is total else scoring.municipality_label(row.municipality, row.name)
         rows.append(
             [
                 label,

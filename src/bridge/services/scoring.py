@@ -431,10 +431,14 @@ def municipality_names(store: Store) -> dict[str, str]:
         return dict(conn.execute(select(MUNICIPALITIES.c.code, MUNICIPALITIES.c.name)).all())
 
 
+def municipality_label(code: str, name: str | None) -> str:
+    """``Odense (461)``, or the bare code when the store knows no name for it."""
+    return f"{name} ({code})" if name and name != code else code
+
+
 def _group_label(by: GroupBy, group: str, names: dict[str, str]) -> str:
     if by == "municipality":
-        name = names.get(group, group)
-        return f"{name} ({group})" if name != group else group
+        return municipality_label(group, names.get(group))
     if by == "target_group":
         return TARGET_GROUP_LABELS.get(group, group)
     if by == "all":
@@ -614,6 +618,7 @@ __all__ = [
     "cohort_summary",
     "coverage",
     "months_before",
+    "municipality_label",
     "rc_threshold",
     "sample_sd",
     "thresholds",
