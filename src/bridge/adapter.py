@@ -247,6 +247,8 @@ class RetryTransport(httpx.BaseTransport):
         for attempt in range(1, attempts + 1):
             try:
                 response = self._inner.handle_request(request)
+                if attempts > 1:
+                    response.read()  # a connection dropped mid-body is transient too: retry it here
             except _TRANSIENT_ERRORS as exc:
                 tls = _tls_verification_error(exc)
                 if tls is not None:
