@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import inspect
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -53,6 +54,12 @@ def _distribution_of(obj: object) -> tuple[str, str]:
     return (names[0], importlib.metadata.version(names[0]))
 
 
+def _origin(item: object) -> str:
+    """Where a registered class or object is defined, so errors point at the plugin."""
+    cls = item if isinstance(item, type) else type(item)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
 def _collect(
     hook: Callable[..., object], accept: Callable[[T], str], what: str
 ) -> dict[str, T]:
@@ -61,7 +68,10 @@ def _collect(
     def register(item: T) -> None:
         name = accept(item)
         if name in found:
-            raise PluginError(f"two plugins register the {what} {name!r}; uninstall or disable one")
+            raise PluginError(
+                f"the {what} name {name!r} is registered twice, by {_origin(found[name])} and by "
+                f"{_origin(item)}; uninstall one, or leave it out of {ALLOW_LIST_ENV}"
+            )
         found[name] = item
 
     hook(register=register)
@@ -73,16 +83,28 @@ def _accept_adapter(cls: type[Adapter]) -> str:
         raise PluginError(f"{cls!r} was registered as an adapter but does not subclass bridge.adapter.Adapter")
     name = getattr(cls, "name", None)
     if not isinstance(name, str) or not _NAME.match(name):
-        raise PluginError(f"adapter {cls.__qualname__} needs a lower-case `name` (letters, digits, _)")
+        raise PluginError(f"adapter {_origin(cls)} needs a lower-case `name` (letters, digits, _)")
     if not (isinstance(cls.Config, type) and issubclass(cls.Config, BaseModel)):
-        raise PluginError(f"adapter {name!r} needs a pydantic `Config` class")
+        raise PluginError(f"adapter {name!r} ({_origin(cls)}) needs a pydantic `Config` class")
+    if inspect.isabstract(cls):
+        missing = ", ".join(sorted(cls.__abstractmethods__))
+        raise PluginError(f"adapter {name!r} ({_origin(cls)}) does not implement {missing}")
     return name
 
 
 def _accept_format(fmt: ReportFormat) -> str:
     name = getattr(fmt, "name", None)
-    if not isinstance(name, str) or not _NAME.match(name) or not callable(getattr(fmt, "render", None)):
-        raise PluginError(f"{fmt!r} is not a report format (needs `name`, `suffix` and `render`)")
+    suffix = getattr(fmt, "suffix", None)
+    if (
+        not isinstance(name, str)
+        or not _NAME.match(name)
+        or not isinstance(suffix, str)
+        or not callable(getattr(fmt, "render", None))
+    ):
+        raise PluginError(
+            f"{fmt!r} ({_origin(fmt)}) is not a report format: it needs a lower-case `name` "
+            "(letters, digits, _), a `suffix` string and a `render(report)` method"
+        )
     return name
 
 
@@ -105,7 +127,9 @@ class Plugins:
         adapters = self.adapters()
         if name not in adapters:
             known = ", ".join(adapters) or "none"
-            raise ConfigError(f"no adapter named {name!r} is installed (installed: {known})")
+            allowed = os.environ.get(ALLOW_LIST_ENV)
+            limit = "" if allowed is None else f"; {ALLOW_LIST_ENV}={allowed!r} limits which plugins load"
+            raise ConfigError(f"no adapter named {name!r} is installed (installed: {known}){limit}")
         return adapters[name].adapter
 
     def report_formats(self) -> dict[str, ReportFormat]:
@@ -124,14 +148,36 @@ def _load_entry_points(pm: pluggy.PluginManager) -> None:
             plugin = ep.load()
         except Exception as exc:
             raise PluginError(f"plugin {ep.name!r} ({ep.value}) failed to load: {exc}") from exc
-        pm.register(plugin, name=ep.name)
+        _register(pm, plugin, ep.name)
+
+
+def _register(pm: pluggy.PluginManager, plugin: object, name: str | None) -> str:
+    """Register ``plugin``, turning pluggy's validation errors into a :class:`PluginError`.
+
+    A hook implementation whose name is no hook of bridge (a typo) is an error here, not a
+    plugin that silently does nothing.
+    """
+    label = repr(name) if name else _origin(plugin)
+    try:
+        plugin_name = pm.register(plugin, name=name)
+    except (pluggy.PluginValidationError, ValueError) as exc:
+        raise PluginError(f"plugin {label} cannot be registered: {exc}") from exc
+    if plugin_name is None:
+        raise PluginError(f"plugin {label} is blocked and was not registered")
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        pm.unregister(plugin)
+        raise PluginError(f"plugin {label} implements a hook bridge does not have: {exc}") from exc
+    return plugin_name
 
 
 def make_plugin_manager() -> pluggy.PluginManager:
+    """A new plugin manager: core's built-in plugins, then the allowed entry points."""
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
     for module_name in BUILTIN_PLUGINS:
-        pm.register(importlib.import_module(module_name), name=module_name)
+        _register(pm, importlib.import_module(module_name), module_name)
     _load_entry_points(pm)
     return pm
 
@@ -146,7 +192,7 @@ def get_plugins() -> Plugins:
 def registered(plugin: object, name: str | None = None) -> Iterator[Plugins]:
     """Register ``plugin`` for the duration of a ``with`` block (tests, embedding)."""
     plugins = get_plugins()
-    plugin_name = plugins.pm.register(plugin, name=name)
+    plugin_name = _register(plugins.pm, plugin, name)
     try:
         yield plugins
     finally:
