@@ -2,7 +2,9 @@
 
 Secrets never live in the file. An adapter setting written ``<key>_env = "VAR"`` is read
 from the environment variable ``VAR``, and ``<key>_file = "/path"`` from a file (as with
-container secrets); the adapter sees ``<key>``.
+container secrets); the adapter sees ``<key>``. Relative paths in the file (secret files,
+a SQLite store) are taken from the directory that holds ``bridge.toml``, so a run from cron
+finds the same files as a run from that directory.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from bridge.adapter import Adapter, SourceContext
 from bridge.errors import ConfigError
@@ -21,6 +25,7 @@ from bridge.plugins import get_plugins
 from bridge.privacy import Pseudonymizer
 
 DEFAULT_CONFIG = Path("bridge.toml")
+_DEFAULT_SECRET_ENV = "BRIDGE_PERSON_KEY_SECRET"
 
 
 class Environment(BaseSettings):
@@ -41,7 +46,7 @@ class StoreSettings(_Section):
 
 
 class PrivacySettings(_Section):
-    secret_env: str = "BRIDGE_PERSON_KEY_SECRET"
+    secret_env: str = _DEFAULT_SECRET_ENV
     secret_file: Path | None = None
     store_cpr: bool = False
 
@@ -49,7 +54,7 @@ class PrivacySettings(_Section):
 class SourceSettings(_Section):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
     adapter: str
-    municipality: str = Field(pattern=r"^\d{3}$")
+    municipality: str = Field(pattern=r"^[0-9]{3}$")
     municipality_name: str | None = None
     batch_size: int = Field(default=500, ge=1, le=50_000)
     settings: dict[str, Any] = Field(default_factory=dict)
@@ -66,7 +71,7 @@ class BridgeConfig(_Section):
         if env.database_url:
             return env.database_url
         if self.store.url:
-            return self.store.url
+            return _anchor_sqlite(self.store.url, self.base_dir)
         return f"sqlite:///{(self.base_dir / 'bridge.db').resolve()}"
 
     def source(self, name: str) -> SourceSettings:
@@ -78,12 +83,7 @@ class BridgeConfig(_Section):
 
     def pseudonymizer(self) -> Pseudonymizer:
         """The person-key maker. A missing secret is a configuration error, never a default."""
-        secret = Environment().person_key_secret
-        if secret is None and self.privacy.secret_env != "BRIDGE_PERSON_KEY_SECRET":
-            value = os.environ.get(self.privacy.secret_env)
-            secret = SecretStr(value) if value else None
-        if secret is None and self.privacy.secret_file is not None:
-            secret = SecretStr(_read_secret_file(self.base_dir / self.privacy.secret_file, "privacy.secret_file"))
+        secret, origin = self._secret()
         if secret is None:
             raise ConfigError(
                 f"no person-key secret: set the environment variable {self.privacy.secret_env} "
@@ -91,53 +91,107 @@ class BridgeConfig(_Section):
                 "and must stay the same for the life of the store."
             )
         try:
-            return Pseudonymizer(secret, store_cpr=self.privacy.store_cpr)
+            return Pseudonymizer(SecretStr(secret), store_cpr=self.privacy.store_cpr)
         except ValueError as exc:
-            raise ConfigError(str(exc)) from None
+            raise ConfigError(f"{origin}: {exc}") from None
+
+    def _secret(self) -> tuple[str | None, str]:
+        """The person-key secret and where it was found. An empty variable counts as unset."""
+        env = Environment().person_key_secret
+        if env is not None and env.get_secret_value():
+            return env.get_secret_value(), f"the environment variable {_DEFAULT_SECRET_ENV}"
+        if self.privacy.secret_env != _DEFAULT_SECRET_ENV and os.environ.get(self.privacy.secret_env):
+            return os.environ[self.privacy.secret_env], f"the environment variable {self.privacy.secret_env}"
+        if self.privacy.secret_file is not None:
+            path = self.base_dir / self.privacy.secret_file
+            return _read_secret_file(path, "privacy.secret_file"), f"privacy.secret_file ({path})"
+        return None, ""
 
     def build_adapter(self, source: SourceSettings) -> Adapter:
         """The configured adapter for ``source``, its settings validated against its ``Config``."""
         cls = get_plugins().adapter(source.adapter)
-        settings = resolve_secret_references(source.settings, f"sources.{source.name}.settings")
+        where = f"sources.{source.name}.settings"
+        settings = resolve_secret_references(source.settings, where, base_dir=self.base_dir)
         try:
             adapter_config = cls.Config.model_validate(settings)
         except ValidationError as exc:
-            raise ConfigError(_describe(exc, f"sources.{source.name}.settings")) from None
+            raise ConfigError(_describe(exc, f"the settings of source {source.name!r}", where)) from None
         context = SourceContext(source=source.name, municipality=source.municipality, persons=self.pseudonymizer())
         return cls(adapter_config, context)
 
 
+def _anchor_sqlite(url: str, base_dir: Path) -> str:
+    """``url``, with a relative SQLite file path taken from ``base_dir`` instead of the working directory."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigError("store.url: not a database URL (e.g. sqlite:///bridge.db)") from None
+    database = parsed.database
+    if (
+        parsed.get_backend_name() != "sqlite"
+        or not database
+        or database == ":memory:"
+        or "uri" in parsed.query
+        or Path(database).is_absolute()
+    ):
+        return url
+    return parsed.set(database=str((base_dir / database).resolve())).render_as_string(hide_password=False)
+
+
 def _read_secret_file(path: Path, key: str) -> str:
     try:
-        return path.read_text().strip()
+        return path.read_text(encoding="utf-8").strip()
     except OSError as exc:
         raise ConfigError(f"{key}: cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{key}: {path} is not UTF-8 text") from None
 
 
-def resolve_secret_references(settings: dict[str, Any], where: str) -> dict[str, Any]:
-    """Replace ``<key>_env`` and ``<key>_file`` settings by the value they point at."""
+def resolve_secret_references(
+    settings: dict[str, Any], where: str, *, base_dir: Path = Path(".")
+) -> dict[str, Any]:
+    """Replace ``<key>_env`` and ``<key>_file`` settings by the value they point at.
+
+    Nested tables are resolved too. A relative ``_file`` path is taken from ``base_dir``.
+    Errors name the key (``where`` is the path of ``settings``, e.g. ``sources.x.settings``)
+    and the variable or file, never the secret.
+    """
     resolved: dict[str, Any] = {}
     for key, value in settings.items():
-        if key.endswith("_env"):
-            if value not in os.environ:
-                raise ConfigError(f"{where}.{key}: the environment variable {value!r} is not set")
-            resolved[key.removesuffix("_env")] = os.environ[value]
-        elif key.endswith("_file"):
-            resolved[key.removesuffix("_file")] = _read_secret_file(Path(value), f"{where}.{key}")
+        at = f"{where}.{key}"
+        suffix = next((end for end in ("_env", "_file") if key.endswith(end)), None)
+        if suffix is None:
+            nested = isinstance(value, dict)
+            resolved[key] = resolve_secret_references(value, at, base_dir=base_dir) if nested else value
+            continue
+        target = key.removesuffix(suffix)
+        holder = "environment variable" if suffix == "_env" else "file"
+        if not isinstance(value, str):
+            raise ConfigError(f"{at}: must be a string naming the {holder} that holds {target}")
+        if target in settings:
+            raise ConfigError(f"{at}: {where}.{target} is set as well; give only one of them")
+        if suffix == "_file":
+            resolved[target] = _read_secret_file(base_dir / value, at)
+        elif value in os.environ:
+            resolved[target] = os.environ[value]
         else:
-            resolved[key] = value
+            raise ConfigError(f"{at}: the environment variable {value!r} is not set")
     return resolved
 
 
-def _describe(exc: ValidationError, where: str) -> str:
+def _describe(exc: ValidationError, origin: str, where: str = "") -> str:
+    """One line per problem, each naming the key path (``sources.0.municipality``)."""
     problems = []
     for error in exc.errors():
-        location = ".".join(str(part) for part in error["loc"])
-        problems.append(f"{where}.{location}: {error['msg']}" if location else f"{where}: {error['msg']}")
-    return "invalid configuration:\n  " + "\n  ".join(problems)
+        location = ".".join(str(part) for part in (*([where] if where else []), *error["loc"]))
+        problems.append(f"{location}: {error['msg']}" if location else error["msg"])
+    return f"invalid configuration in {origin}:\n  " + "\n  ".join(problems)
 
 
 def parse_config(data: dict[str, Any], base_dir: Path, origin: str = "configuration") -> BridgeConfig:
+    """Validate configuration ``data`` (a parsed ``bridge.toml``) read from ``base_dir``."""
+    if "base_dir" in data:  # a model field filled from the file's location, not a setting
+        raise ConfigError(f"invalid configuration in {origin}:\n  base_dir: Extra inputs are not permitted")
     try:
         config = BridgeConfig.model_validate({**data, "base_dir": base_dir})
     except ValidationError as exc:
@@ -156,6 +210,10 @@ def load_config(path: Path | None = None) -> BridgeConfig:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such file (create one with `bridge init`)") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     return parse_config(data, path.parent.resolve(), str(path))
