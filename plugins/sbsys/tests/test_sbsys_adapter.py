@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 from datetime import UTC, date, datetime
 
@@ -185,19 +184,19 @@ def test_the_next_cursor_is_the_run_start_or_latest_change_less_the_overlap() ->
 
 
 @pytest.mark.parametrize(
-    ("route", "fault"),
+    ("route", "status", "headers"),
     [
-        ("search", httpx.Response(503)),
-        ("search", httpx.Response(429, headers={"Retry-After": "0"})),
-        ("sag", httpx.Response(502)),
-        ("fil", httpx.Response(504)),
-        ("token", httpx.Response(503)),
+        ("search", 503, {}),
+        ("search", 429, {"Retry-After": "0"}),
+        ("sag", 502, {}),
+        ("fil", 504, {}),
+        ("token", 503, {}),
     ],
 )
-def test_transient_answers_are_retried(route: str, fault: httpx.Response) -> None:
+def test_transient_answers_are_retried(route: str, status: int, headers: dict[str, str]) -> None:
     fake = FakeSbsip()
     fake.add_case(children_sag(1), score_forms=[score_xml("<trivsel_familieforhold>2</trivsel_familieforhold>")])
-    fake.faults[route] = [fault, copy.copy(fault)]
+    fake.faults[route] = [httpx.Response(status, headers=headers) for _ in range(2)]
     found = records(fetch_all(fake))
     assert set(found) == {"1"}
     assert found["1"].assessments[0].value == 2
