@@ -149,6 +149,10 @@ def simulate(  # noqa: PLR0917 - typer turns each parameter into an option
         typer.echo(_settings_toml(name, municipality, running.settings))
         typer.echo("\nPress Ctrl-C to stop.")
         try:
-            threading.Event().wait()
+            _wait_until_interrupted()
         except KeyboardInterrupt:
             typer.echo("stopped")
+
+
+def _wait_until_interrupted() -> None:
+    threading.Event().wait()

@@ -55,7 +55,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bridge.errors import ConfigError
-from bridge.model.records import CaseRecord, EventKind
+from bridge.model.records import Act, CaseRecord, EventKind
 from bridge.privacy import InvalidCPR, Pseudonymizer, is_unknown_cpr, parse_cpr
 from bridge.simulate import RunningSimulator, SimulatorRequest
 from bridge.testing.server import serve
@@ -161,6 +161,10 @@ def _forms(case: TruthCase) -> list[_Form]:
     return [_Form(key, meta[key][0], meta[key][1], tuple(grouped[key])) for key in sorted(meta)]
 
 
+def _worker_uuid(worker: Caseworker) -> str:
+    return f"c713c192-939f-463a-8f71-{worker.id:012d}"
+
+
 def _digits(cpr: str) -> str:
     return cpr.replace("-", "").strip()
 
@@ -190,6 +194,8 @@ class SbsysSimulator:
         self._files: dict[int, tuple[int, tuple[str, str, int] | None]] = {}
         self._grant_modified: dict[str, datetime] = {}
         self._tokens: dict[str, float] = {}
+        self.monotonic = monotonic_time.monotonic
+        """The clock tokens expire by; tests may replace it."""
         self._faults = random.Random(settings.fault_seed)
         self._index: list[_Entry] | None = None
         self._latest = max((c.modified for c in truth.cases), default=datetime.now(UTC))
@@ -297,7 +303,7 @@ class SbsysSimulator:
         return datetime(2020, 2, 21, 13, 2, 20, 687000, tzinfo=UTC)
 
     def _grant_number(self, case: TruthCase, measure: TruthMeasure) -> str:
-        subject = "27.27.00" if measure.act.value == "SEL" else "27.27.04"
+        subject = "27.27.00" if measure.act is Act.SEL else "27.27.04"
         sequence = self._grant_id(measure.ref) - GRANT_ID_BASE
         return f"{subject}-G01-{sequence}-{measure.start.year % 100:02d}"
 
@@ -307,7 +313,16 @@ class SbsysSimulator:
 
     def _user(self, case: TruthCase) -> Json:
         worker = self._caseworker(case)
-        return wire.render_user(worker, f"c713c192-939f-463a-8f71-{worker.id:012d}")
+        return wire.render_user(worker, _worker_uuid(worker))
+
+    def _handled_by(self, case: TruthCase) -> dict[str, Any]:
+        """The caseworker fields of :class:`SagFacts` for ``case``."""
+        worker = self._caseworker(case)
+        return {
+            "caseworker": worker,
+            "caseworker_uuid": _worker_uuid(worker),
+            "unit_id": self._ids("unit", worker.unit),
+        }
 
     def _child(self, case: TruthCase) -> tuple[Person, tuple[Person, ...]]:
         child = case.child
@@ -368,9 +383,7 @@ class SbsysSimulator:
             status_changed=changed,
             status=status,
             template=wire.TEMPLATES[case.target_group],
-            caseworker=self._caseworker(case),
-            caseworker_uuid=f"c713c192-939f-463a-8f71-{self._caseworker(case).id:012d}",
-            unit_id=self._ids("unit", self._caseworker(case).unit),
+            **self._handled_by(case),
             primary=child,
             persons=persons,
             family_number=case.family_case_number,
@@ -394,9 +407,7 @@ class SbsysSimulator:
             status_changed=wire.local_timestamp(measure.end, _time_of(grant_id)) if ended and measure.end else created,
             status="closed" if ended else "active",
             template=wire.GRANT_TEMPLATE,
-            caseworker=self._caseworker(case),
-            caseworker_uuid=f"c713c192-939f-463a-8f71-{self._caseworker(case).id:012d}",
-            unit_id=self._ids("unit", self._caseworker(case).unit),
+            **self._handled_by(case),
             primary=child,
             persons=(child,),
             companies=(measure.provider,) if measure.provider else (),
@@ -580,7 +591,7 @@ class SbsysSimulator:
     def _authorized(self, request: Request) -> bool:
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         expires = self._tokens.get(token) if scheme.lower() == "bearer" else None
-        return expires is not None and monotonic_time.monotonic() < expires
+        return expires is not None and self.monotonic() < expires
 
     async def _token(self, request: Request) -> Response:
         self.requests["token"] += 1
@@ -595,7 +606,7 @@ class SbsysSimulator:
             return JSONResponse({"error": "invalid_grant", "error_description": "Invalid user credentials"}, 401)
         token = secrets.token_urlsafe(24)
         with self._lock:
-            now = monotonic_time.monotonic()
+            now = self.monotonic()
             self._tokens = {t: e for t, e in self._tokens.items() if e > now}
             self._tokens[token] = now + s.token_lifetime
         return JSONResponse(wire.render_token(token, s.token_lifetime))

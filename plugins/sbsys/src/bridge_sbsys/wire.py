@@ -30,6 +30,7 @@ reference payload ``reference/sbsys/sag_with_parts.json``):
 - the modified-since search filter ``SenestAendretFra`` and the order of search results
   (ascending ``Id``); ``NummerInterval`` as ``From <= Nummer < To``;
 - the target group as the case template (``SagSkabelon.Navn``);
+- a child's case naming its family case in ``SagsRelationer`` (``RelationsType`` Familiesag);
 - grant cases' ``Bevillingsoplysninger`` object (paragraph, account code, period); the
   provider as the grant case's first ``Firmaer`` entry; a grant exists when ``ErBesluttet``;
 - which milestones are journal-note headings and which are completed erindringer, and the
@@ -567,6 +568,7 @@ def _person(person: Person) -> Json:
         rendered["MorCPR"] = person.mother_cpr or UNKNOWN_PARENT
         rendered["FarCPR"] = person.father_cpr or UNKNOWN_PARENT
     rendered["TilmeldtDigitalPost"] = True
+    rendered["Uuid"] = f"5b2b06ad-67f9-4ea6-b623-{person.id:012d}"
     rendered["Id"] = person.id
     rendered["Navn"] = person.name
     return rendered
@@ -625,6 +627,8 @@ def render_sag(facts: SagFacts, *, with_parts: bool) -> Json:
         "ArkivAfklaringStatusId": 1,
         "OprettetAf": user,
         "SenestAendretAf": user,
+        "StyringsreolHylde": {"Id": 3, "Navn": "Ny ansøgning" if facts.status == "new" else "I gang"},
+        "SecuritySetId": 76000 + facts.template[0],
         "SagSkabelon": {
             "Uuid": f"ecc02786-56e2-4b56-ae11-{facts.template[0]:012d}",
             "Id": facts.template[0],
