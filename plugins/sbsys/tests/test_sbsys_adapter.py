@@ -377,6 +377,18 @@ def test_broken_case_fields_are_quarantined(changes: dict[str, object], reason: 
     assert "310299" not in rejected.reason
 
 
+def test_an_answer_that_is_not_json_quarantines_the_case() -> None:
+    fake = FakeSbsip()
+    fake.add_case(children_sag(1))
+    fake.add_case(children_sag(2))
+    fake.faults["dokumenter"] = [httpx.Response(200, text="<html>Proxy error</html>")]
+    batches = fetch_all(fake)
+    assert set(records(batches)) == {"2"}
+    rejected = rejections(batches)["1"]
+    assert rejected.reason == "the documents must be a list of objects"
+    assert json.loads(rejected.payload)["dokumenter"] == "<html>Proxy error</html>"
+
+
 def test_closed_before_opened_is_quarantined() -> None:
     sag = children_sag(1, SenesteStatusAendring="2019-01-01T10:00:00.000+01:00")
     sag["SagsStatus"]["SagsTilstand"] = "Afsluttet"

@@ -217,7 +217,7 @@ class _Pages:
         response = self._adapter._search(query, with_parts=self._with_parts)
         if self.state.started is None:
             self.state = replace(self.state, started=_source_time(response))
-        return wire.read_search_result(response.json())
+        return _search_result(response)
 
     def __iter__(self) -> Iterator[list[Mapping[str, Any]]]:
         for items in paginate_offset(self._page, page_size=self._query.limit, start=self.state.skip):
@@ -296,9 +296,7 @@ class SbsysAdapter(Adapter):
 
     def _search_all(self, query: wire.SearchQuery, *, with_parts: bool = False) -> list[Mapping[str, Any]]:
         def page(skip: int, limit: int) -> tuple[list[Mapping[str, Any]], int | None]:
-            return wire.read_search_result(
-                self._search(replace(query, skip=skip, limit=limit), with_parts=with_parts).json()
-            )
+            return _search_result(self._search(replace(query, skip=skip, limit=limit), with_parts=with_parts))
 
         return [sag for items in paginate_offset(page, page_size=self.settings.page_size) for sag in items]
 
@@ -379,7 +377,7 @@ class SbsysAdapter(Adapter):
         sag_response = self._get(wire.sag_path(sag_id), "SB-SYS case")
         if sag_response is None:
             return None
-        sag = sag_response.json()
+        sag = _body(sag_response)
         bundle: dict[str, Any] = {"sag": sag}
         for key, path in (
             ("erindringer", wire.erindringer_path(sag_id)),
@@ -387,12 +385,12 @@ class SbsysAdapter(Adapter):
             ("dokumenter", wire.documents_path(sag_id)),
         ):
             response = self._get(path, f"SB-SYS {key}")
-            bundle[key] = [] if response is None else response.json()
+            bundle[key] = [] if response is None else _body(response)
         files: dict[str, str] = {}
         try:
             xml_files = list(wire.read_xml_files(bundle["dokumenter"]))
         except wire.WireError:
-            xml_files = []  # the record is rejected for it when mapped
+            xml_files = []  # the case is rejected for its documents when mapped
         for xml_file in xml_files:
             response = self._get(wire.file_path(xml_file.file_id), "SB-SYS file")
             if response is not None:
@@ -418,8 +416,15 @@ class SbsysAdapter(Adapter):
         persons = self.context.persons
         person = persons.person(child.cpr)
         assessments = []
-        for text in (bundle.get("filer") or {}).values():
-            form = wire.read_score_form(text.encode())
+        files = bundle.get("filer") or {}
+        for xml_file in wire.read_xml_files(bundle.get("dokumenter")):
+            text = files.get(str(xml_file.file_id))
+            if text is None:
+                continue  # removed between listing and download
+            try:
+                form = wire.read_score_form(text.encode())
+            except wire.WireError as exc:
+                raise wire.WireError(f"document {xml_file.document_id}: {exc}") from None
             if form is None:
                 continue
             assessments += [
@@ -485,14 +490,39 @@ def _oauth_error(response: httpx.Response) -> str:
     return error if isinstance(error, str) and error.isidentifier() else response.reason_phrase
 
 
+def _body(response: httpx.Response) -> Any:
+    """The JSON of an answer about one case, or its text if it is not JSON.
+
+    Text goes into the case's bundle as it came, so the case is quarantined with the
+    payload (the readers refuse it with a reason) instead of failing the run.
+    """
+    try:
+        return response.json()
+    except ValueError:
+        return response.text
+
+
+def _search_result(response: httpx.Response) -> tuple[list[Mapping[str, Any]], int | None]:
+    """A search page; an answer that is not a search result ends the run (paging cannot go on)."""
+    try:
+        return wire.read_search_result(response.json())
+    except ValueError as exc:  # WireError, or not JSON at all
+        reason = exc if isinstance(exc, wire.WireError) else "not JSON"
+        raise AdapterError(
+            f"the SB-SYS case search answered something that is not a search result ({reason})"
+        ) from None
+
+
 def _source_time(response: httpx.Response) -> datetime:
     """When the source answered, by its own clock (HTTP ``Date``); our clock if it sent none."""
     header = response.headers.get("Date")
     if header:
         try:
-            return email.utils.parsedate_to_datetime(header).astimezone(UTC)
+            when = email.utils.parsedate_to_datetime(header)
         except (TypeError, ValueError):
             pass
+        else:  # HTTP dates are GMT; one without a zone is read as such
+            return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
     return datetime.now(UTC).replace(microsecond=0)
 
 

@@ -122,7 +122,7 @@ def _objects(value: Any, what: str) -> list[Mapping[str, Any]]:
     if value is None:
         return []
     if not isinstance(value, list) or not all(isinstance(v, Mapping) for v in value):
-        raise WireError(f"{what} is not a list of objects")
+        raise WireError(f"{what} must be a list of objects")
     return value
 
 
