@@ -20,8 +20,8 @@ from __future__ import annotations
 import importlib
 import json
 import threading
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -29,6 +29,7 @@ from typing import Annotated, Any
 
 import typer
 
+from bridge.config import SourceSettings
 from bridge.errors import ConfigError, PluginError
 from bridge.plugins import get_plugins
 from bridge.testing.truth import GroundTruth
@@ -80,6 +81,31 @@ def simulator_for(adapter_name: str) -> SimulatorFactory:
     if not callable(factory):
         raise PluginError(f"the {adapter_name} adapter's simulator {target!r} is not callable")
     return factory  # type: ignore[no-any-return]
+
+
+def has_simulator(adapter_name: str) -> bool:
+    """Whether the installed adapter ``adapter_name`` names a simulator."""
+    return getattr(get_plugins().adapter(adapter_name), "simulator", None) is not None
+
+
+@contextmanager
+def simulated(
+    source: SourceSettings, truth: GroundTruth, options: dict[str, str] | None = None
+) -> Iterator[RunningSimulator]:
+    """Serve ``truth`` with the simulator of ``source.adapter``; meanwhile ``source`` reads it.
+
+    For the demo and tests: while the block runs, ``source.settings`` are the running
+    simulator's connection settings (whatever they were, e.g. the generator's parameters);
+    afterwards they are restored.
+    """
+    factory = simulator_for(source.adapter)
+    original = source.settings
+    with factory(SimulatorRequest(truth=truth, options=options or {})) as running:
+        source.settings = dict(running.settings)
+        try:
+            yield running
+        finally:
+            source.settings = original
 
 
 def parse_options(pairs: list[str]) -> dict[str, str]:

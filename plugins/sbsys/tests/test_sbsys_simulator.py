@@ -11,21 +11,26 @@ import pytest
 import typer
 from bridge.testing.generate import generate
 from plugins.sbsys.tests.fake_sbsip import REFERENCE
+from pydantic import SecretStr
 from typer.testing import CliRunner
 
 from bridge import simulate as simulate_module
-from bridge.adapter import Adapter, Batch
+from bridge.adapter import Adapter, Batch, SourceContext
+from bridge.config import SourceSettings
 from bridge.errors import ConfigError
 from bridge.hookspecs import hookimpl
 from bridge.plugins import registered
-from bridge.simulate import SimulatorRequest, parse_options, simulator_for
+from bridge.privacy import Pseudonymizer
+from bridge.simulate import SimulatorRequest, has_simulator, parse_options, simulated, simulator_for
 from bridge.testing.server import serve
 from bridge.testing.truth import BROKEN_DATE_TEXT, Defect, GroundTruth
 from bridge_sbsys import wire
+from bridge_sbsys.adapter import SbsysAdapter, SbsysConfig
 from bridge_sbsys.simulator import OTHER_ID_BASE, SbsysSimulator, SimulatorSettings
 
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+0[12]:00$")
 TOKEN = wire.TOKEN_PATH
+PERSONS = Pseudonymizer(SecretStr("test-secret-for-bridge"))
 
 
 @pytest.fixture(scope="module")
@@ -243,6 +248,17 @@ def test_the_simulate_hook_serves_and_names_its_settings(truth: GroundTruth) -> 
             assert http.post(running.location + TOKEN, data=form).status_code == 200
     with pytest.raises(ConfigError, match="latency"), factory(SimulatorRequest(truth, options={"latency": "-1"})):
         pass
+
+
+def test_a_simulated_source_reads_the_running_simulator(truth: GroundTruth) -> None:
+    source = SourceSettings(name="demo", adapter="sbsys", municipality="461", settings={"seed": 3})
+    assert has_simulator("sbsys")
+    with simulated(source, truth) as running:
+        assert source.settings == running.settings
+        adapter = SbsysAdapter(SbsysConfig.model_validate(source.settings), SourceContext("demo", "461", PERSONS))
+        adapter.check()
+        adapter.close()
+    assert source.settings == {"seed": 3}
 
 
 def test_options_and_adapters_without_a_simulator() -> None:
