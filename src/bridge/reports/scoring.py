@@ -328,11 +328,12 @@ def overview_report(store: Store, *, as_of: date | None = None, rc: ReliableChan
 def write_scoring_report(store: Store, path: Path, *, as_of: date | None = None) -> Path:
     """Write the overview as one self-contained HTML file and return its path.
 
-    ``path`` is the file to write, or an existing directory to write ``scores.html`` into.
+    ``path`` is the file to write, or a directory (an existing one, or a path without a
+    suffix, which is created) to write ``scores.html`` into.
     """
     from bridge.plugins import get_plugins  # the registry imports this package's formats
 
-    target = path / "scores.html" if path.is_dir() else path
+    target = path / "scores.html" if path.is_dir() or not path.suffix else path
     target.parent.mkdir(parents=True, exist_ok=True)
     html = get_plugins().report_formats()["html"]
     target.write_bytes(html.render(overview_report(store, as_of=as_of)))
