@@ -113,6 +113,11 @@ def _period_label(summary: CohortSummary) -> str:
     return summary.period.label if summary.period else WHOLE_HISTORY
 
 
+def _bar_label(summaries: Sequence[CohortSummary], column: str) -> tuple[str, ...]:
+    """Bars are labelled by the group, and by the period too when periods are compared."""
+    return ("Periode", column) if len(summaries) > 1 else (column,)
+
+
 def cohort_tables(summaries: Sequence[CohortSummary], *, section: str = "") -> list[Table]:
     """Progression per theme for ``by="all"`` (one table); per group, one table per theme otherwise."""
     if not summaries:
@@ -127,7 +132,7 @@ def cohort_tables(summaries: Sequence[CohortSummary], *, section: str = "") -> l
                 keys=("period", "theme", *_COHORT_KEYS),
                 rows=rows,
                 section=section,
-                chart=StackedBars(label=("Periode", "Tema"), parts=_SHARES, colors=CLASS_COLORS),
+                chart=StackedBars(label=_bar_label(summaries, "Tema"), parts=_SHARES, colors=CLASS_COLORS),
                 note="Børn med mindst to scorede dage på temaet. Gns. ændring < 0 er en forbedring.",
             )
         ]
@@ -144,7 +149,9 @@ def cohort_tables(summaries: Sequence[CohortSummary], *, section: str = "") -> l
                     keys=("period", "group", *_COHORT_KEYS),
                     rows=rows,
                     section=section,
-                    chart=StackedBars(label=("Periode", GROUP_TITLES[by]), parts=_SHARES, colors=CLASS_COLORS),
+                    chart=StackedBars(
+                        label=_bar_label(summaries, GROUP_TITLES[by]), parts=_SHARES, colors=CLASS_COLORS
+                    ),
                 )
             )
     return tables
