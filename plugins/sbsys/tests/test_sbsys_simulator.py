@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import trustme
 import typer
 from bridge.testing.generate import generate
 from plugins.sbsys.tests.fake_sbsip import REFERENCE
@@ -17,16 +19,16 @@ from typer.testing import CliRunner
 from bridge import simulate as simulate_module
 from bridge.adapter import Adapter, Batch, SourceContext
 from bridge.config import SourceSettings
-from bridge.errors import ConfigError
+from bridge.errors import AdapterError, ConfigError
 from bridge.hookspecs import hookimpl
 from bridge.plugins import registered
 from bridge.privacy import Pseudonymizer
 from bridge.simulate import SimulatorRequest, has_simulator, parse_options, simulated, simulator_for
-from bridge.testing.server import serve
+from bridge.testing.server import ServerTLS, serve
 from bridge.testing.truth import BROKEN_DATE_TEXT, Defect, GroundTruth
 from bridge_sbsys import wire
 from bridge_sbsys.adapter import SbsysAdapter, SbsysConfig
-from bridge_sbsys.simulator import OTHER_ID_BASE, SbsysSimulator, SimulatorSettings
+from bridge_sbsys.simulator import OTHER_ID_BASE, SbsysSimulator, SimulatorSettings, connection_settings
 
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+0[12]:00$")
 TOKEN = wire.TOKEN_PATH
@@ -296,3 +298,27 @@ def test_the_simulate_command_prints_a_source_block(monkeypatch: pytest.MonkeyPa
     assert 'adapter = "sbsys"' in result.output
     assert 'base_url = "http://127.0.0.1:' in result.output
     assert "stopped" in result.output
+
+
+def test_tls_with_an_on_premises_ca(truth: GroundTruth, tmp_path: Path) -> None:
+    ca = trustme.CA()
+    server_pem = tmp_path / "server.pem"
+    ca.issue_cert("127.0.0.1").private_key_and_cert_chain_pem.write_to_path(str(server_pem))
+    ca_pem = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_pem))
+    simulator = SbsysSimulator(truth, SimulatorSettings())
+    with serve(simulator.app, tls=ServerTLS(server_pem, server_pem)) as base_url:
+        settings = connection_settings(base_url, simulator.settings) | {"max_attempts": 1}
+
+        def check(**extra: Any) -> None:
+            config = SbsysConfig.model_validate(settings | extra)
+            adapter = SbsysAdapter(config, SourceContext("tls", "461", PERSONS))
+            try:
+                adapter.check()
+            finally:
+                adapter.close()
+
+        assert base_url.startswith("https://")
+        check(ca_bundle=str(ca_pem))
+        with pytest.raises(AdapterError, match="could not be verified"):
+            check()  # verification is on by default, and the system CAs do not know this one
