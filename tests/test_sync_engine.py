@@ -1,0 +1,184 @@
+"""The sync engine against the synthetic source, on SQLite and PostgreSQL (issue: core, Must hold)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bridge.config import BridgeConfig, parse_config
+from bridge.errors import LockHeld
+from bridge.privacy import Pseudonymizer
+from bridge.store import Store
+from bridge.sync import BatchDone, exit_code, run_sync
+from bridge.sync import ledger as ledger_module
+from bridge.sync.lock import source_lock
+from bridge.sync.replay import replay_quarantined
+from bridge.testing.synthetic import SyntheticConfig
+from bridge.testing.truth import GroundTruth
+from tests.storecheck import dump, hashes, stored_records
+
+MUNICIPALITY = "461"
+SETTINGS: dict[str, Any] = {"seed": 7, "caseworkers": 3, "page_size": 25}
+
+
+def make_config(**settings: Any) -> BridgeConfig:
+    source = {
+        "name": "syn",
+        "adapter": "synthetic",
+        "municipality": MUNICIPALITY,
+        "municipality_name": "Odense",
+        "settings": {**SETTINGS, **settings},
+    }
+    return parse_config({"sources": [source]}, Path("."))
+
+
+def truth_for(**settings: Any) -> GroundTruth:
+    return SyntheticConfig(**{**SETTINGS, **settings}).truth(MUNICIPALITY)
+
+
+def assert_equals_truth(store: Store, truth: GroundTruth, persons: Pseudonymizer) -> None:
+    expected = hashes(truth.expected_records(persons))
+    assert hashes(stored_records(store, "syn")) == expected
+
+
+def test_full_sync_equals_ground_truth_and_second_sync_changes_nothing(
+    store: Store, persons: Pseudonymizer, secret_env: str
+) -> None:
+    config = make_config()
+    truth = truth_for()
+    n = sum(1 for _ in truth.valid_cases())
+    assert n > 100
+
+    first = run_sync(store, config, "syn")
+    assert (first.status, first.inserted, first.updated, first.unchanged) == ("succeeded", n, 0, 0)
+    assert_equals_truth(store, truth, persons)
+    before = dump(store)
+
+    second = run_sync(store, config, "syn", full=True)
+    assert (second.fetched, second.inserted, second.updated, second.unchanged, second.deleted) == (n, 0, 0, n, 0)
+    assert dump(store) == before
+    assert exit_code(second) == 0
+
+
+def test_incremental_sync_fetches_only_what_changed(store: Store, persons: Pseudonymizer, secret_env: str) -> None:
+    run_sync(store, make_config(), "syn")
+    after_touch = run_sync(store, make_config(touched=1, touch_count=6), "syn")
+    assert (after_touch.fetched, after_touch.updated, after_touch.inserted) == (6, 6, 0)
+    assert_equals_truth(store, truth_for(touched=1, touch_count=6), persons)
+
+
+class Crash(RuntimeError):
+    pass
+
+
+@pytest.mark.parametrize("crash_after", [1, 3])
+def test_crash_after_batch_k_then_rerun_gives_exactly_the_truth(
+    store: Store, persons: Pseudonymizer, secret_env: str, crash_after: int
+) -> None:
+    config = make_config()
+
+    def crash(done: BatchDone) -> None:
+        if done.number == crash_after:
+            raise Crash(f"injected after batch {done.number}")
+
+    with pytest.raises(Crash):
+        run_sync(store, config, "syn", on_batch=crash)
+    crashed = ledger_module.get_run(store, 1)
+    assert crashed.status == "failed"
+    assert crashed.inserted == crash_after * SETTINGS["page_size"]
+    assert "injected after batch" in (crashed.error or "")
+
+    rerun = run_sync(store, config, "syn")
+    assert rerun.cursor_before == crashed.cursor_after
+    assert rerun.inserted == sum(1 for _ in truth_for().valid_cases()) - crashed.inserted
+    assert_equals_truth(store, truth_for(), persons)
+
+
+def test_crash_inside_a_batch_transaction_rolls_the_whole_batch_back(
+    store: Store, persons: Pseudonymizer, secret_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failure between writing the cases and writing the cursor leaves neither."""
+    calls = {"n": 0}
+    real_set_cursor = ledger_module.set_cursor
+
+    def failing_set_cursor(*args: Any, **kwargs: Any) -> None:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise Crash("injected before the cursor of batch 3")
+        real_set_cursor(*args, **kwargs)
+
+    monkeypatch.setattr(ledger_module, "set_cursor", failing_set_cursor)
+    with pytest.raises(Crash):
+        run_sync(store, make_config(), "syn")
+    assert len(stored_records(store, "syn")) == 2 * SETTINGS["page_size"]
+    monkeypatch.setattr(ledger_module, "set_cursor", real_set_cursor)
+    run_sync(store, make_config(), "syn")
+    assert_equals_truth(store, truth_for(), persons)
+
+
+def test_bad_records_are_quarantined_with_reasons_and_good_ones_land(
+    store: Store, persons: Pseudonymizer, secret_env: str
+) -> None:
+    config = make_config(invalid=5)
+    truth = truth_for(invalid=5)
+    run = run_sync(store, config, "syn")
+    assert run.status == "quarantined"
+    assert exit_code(run) == 4
+    assert run.quarantined == 5
+    assert_equals_truth(store, truth, persons)
+    from bridge.api import Bridge
+
+    rows = Bridge(store).quarantined(source="syn")
+    assert sorted(r.source_ref or "" for r in rows) == sorted(str(c.id) for c in truth.invalid_cases())
+    reasons = " | ".join(r.reason for r in rows)
+    for fragment in ("CPR", "7", "humoer", "closed before", "2023-02-30"):
+        assert fragment in reasons
+    # Running again does not pile up copies of the same rejected payloads.
+    run_sync(store, config, "syn", full=True)
+    assert len(Bridge(store).quarantined(source="syn")) == 5
+
+
+def test_replay_stores_what_now_passes_and_keeps_the_rest(
+    store: Store, persons: Pseudonymizer, secret_env: str
+) -> None:
+    config = make_config(invalid=5)
+    run_sync(store, config, "syn")
+    result = replay_quarantined(store, config, "syn")
+    assert (result.accepted, result.still_rejected) == (0, 5)
+
+
+def test_full_sync_marks_vanished_cases_deleted_and_never_removes_them(
+    store: Store, persons: Pseudonymizer, secret_env: str
+) -> None:
+    run_sync(store, make_config(caseworkers=3), "syn")
+    everything = stored_records(store, "syn")
+    smaller = make_config(caseworkers=2)
+    kept = {str(c.id) for c in truth_for(caseworkers=2).valid_cases()}
+    run = run_sync(store, smaller, "syn", full=True)
+    vanished = set(everything) - kept
+    assert vanished
+    assert run.deleted == len(vanished)
+    from bridge.api import Bridge
+
+    live = {c.source_ref for c in Bridge(store).cases(source="syn")}
+    with_deleted = {c.source_ref for c in Bridge(store).cases(source="syn", include_deleted=True)}
+    assert live == set(everything) - vanished
+    assert with_deleted == set(everything)
+
+
+def test_a_second_run_of_the_same_source_is_refused_while_one_holds_the_lock(
+    store: Store, secret_env: str
+) -> None:
+    config = make_config()
+    with source_lock(store, "syn"):
+        before = dump(store)
+        with pytest.raises(LockHeld) as refused:
+            run_sync(store, config, "syn")
+        assert refused.value.exit_code == 3
+        assert dump(store) == before
+        from bridge.api import Bridge
+
+        assert Bridge(store).runs() == []
+    assert run_sync(store, config, "syn").status == "succeeded"
