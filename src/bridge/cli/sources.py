@@ -12,7 +12,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from bridge.cli.common import FormatOption, list_format, load, open_bridge_store, state
 from bridge.cli.output import emit, err_console
 from bridge.config import TEMPLATE
-from bridge.errors import BridgeError, LockHeld
+from bridge.errors import BridgeError, ConfigError, LockHeld
 from bridge.model.tables import SyncRun
 from bridge.plugins import get_plugins
 from bridge.sync import BatchDone, exit_code, run_sync
@@ -150,6 +150,8 @@ def sync(
                 err_console.print(f"[yellow]skipped[/] {exc}", highlight=False)
                 codes.append(exc.exit_code)
                 continue
+            except ConfigError:
+                raise
             except BridgeError as exc:
                 err_console.print(f"[red]failed[/] {name}: {exc}", highlight=False)
                 codes.append(1)
