@@ -168,9 +168,7 @@ class GroundTruth:
                 for m in case.measures
             ),
             assessments=tuple(
-                AssessmentRecord(
-                    theme=Theme(a.theme), value=a.value, assessed_on=a.assessed_on, assessor=a.assessor
-                )
+                AssessmentRecord(theme=Theme(a.theme), value=a.value, assessed_on=a.assessed_on, assessor=a.assessor)
                 for a in case.assessments
             ),
             events=tuple(
