@@ -68,7 +68,7 @@ def test_cohort_rows_are_suppressed_before_any_format_sees_them() -> None:
         transitions=[],
     )
     [table] = cohort_report([summary]).tables[:1]
-    rows = {row[1]: row[2:] for row in table.rows}
+    rows = {row[0]: row[1:] for row in table.rows}
     assert rows["A"] == [SUPPRESSED] * 6
     assert rows["B"] == [20, -1.0, SUPPRESSED, 50.0, HIDDEN, 30.0]
     assert rows["C"] == [12, -1.0, SUPPRESSED, 58.3, SUPPRESSED, SUPPRESSED]
@@ -79,9 +79,9 @@ def test_movement_is_hidden_with_a_hidden_unchanged_share() -> None:
     rows = [_row("E", 30, 3, 12, 15, movement=6), _row("F", 20, 8, 3, 9, movement=0)]
     summary = CohortSummary(by="target_group", period=None, rows=rows, thresholds=[], transitions=[])
     [table] = cohort_report([summary]).tables[:1]
-    assert table.rows[0][2:] == [30, -1.0, SUPPRESSED, HIDDEN, 50.0, HIDDEN]
+    assert table.rows[0][1:] == [30, -1.0, SUPPRESSED, HIDDEN, 50.0, HIDDEN]
     # A suppressed (not hidden) unchanged count of 1–4 leaves a movement of 0 to be shown.
-    assert table.rows[1][2:] == [20, -1.0, HIDDEN, SUPPRESSED, 45.0, 0.0]
+    assert table.rows[1][1:] == [20, -1.0, HIDDEN, SUPPRESSED, 45.0, 0.0]
 
 
 def test_transition_cells_of_one_to_four_children_are_suppressed() -> None:

@@ -54,7 +54,7 @@ def test_cohort_by_target_group_as_csv_holds_no_person_key(project: Path) -> Non
     every = list(csv.reader(io.StringIO(result.stdout)))
     rows = every[: every.index([])]  # the first block
     assert rows[0] == ["Målgruppe: Udvikling og adfærd"]
-    by_group = {row[1]: row[2:] for row in rows[2:]}
+    by_group = {row[0]: row[1:] for row in rows[2:]}
     # handicap: 2 children (suppressed); udsatte: 5 children, 2 improved / 1 unchanged / 2 worsened.
     assert by_group["Børn og unge med handicap"] == ["<5"] * 6
     assert by_group["Udsatte børn og unge"] == ["5", "-0.2", "<5", "<5", "<5", "0.0"]

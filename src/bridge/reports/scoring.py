@@ -9,6 +9,7 @@ for the caseworker, and shows that child's person key and scores unsuppressed.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -109,13 +110,28 @@ def _cohort_cells(row: CohortRow) -> list[Cell]:
     ]
 
 
-def _period_label(summary: CohortSummary) -> str:
-    return summary.period.label if summary.period else WHOLE_HISTORY
+def _cohort_table(
+    summaries: Sequence[CohortSummary], rows: list[tuple[CohortSummary, CohortRow]], label: tuple[str, str, str]
+) -> Table:
+    """Rows of (summary, row); a period column only when a period was asked for."""
+    column, key, title = label
+    with_period = len(summaries) > 1 or summaries[0].period is not None
+    lead: tuple[str, ...] = ("Periode", column) if with_period else (column,)
+    lead_keys: tuple[str, ...] = ("period", key) if with_period else (key,)
 
+    def first_cells(summary: CohortSummary, row: CohortRow) -> list[Cell]:
+        name = row.theme.label if key == "theme" else row.group_label
+        period = summary.period.label if summary.period else WHOLE_HISTORY
+        return [period, name] if with_period else [name]
 
-def _bar_label(summaries: Sequence[CohortSummary], column: str) -> tuple[str, ...]:
-    """Bars are labelled by the group, and by the period too when periods are compared."""
-    return ("Periode", column) if len(summaries) > 1 else (column,)
+    return Table(
+        title=title,
+        columns=(*lead, *_COHORT_COLUMNS),
+        keys=(*lead_keys, *_COHORT_KEYS),
+        rows=[[*first_cells(s, r), *_cohort_cells(r)] for s, r in rows],
+        chart=StackedBars(label=lead if len(summaries) > 1 else (column,), parts=_SHARES, colors=CLASS_COLORS),
+        note="Børn med mindst to scorede dage på temaet. Gns. ændring < 0 er en forbedring.",
+    )
 
 
 def cohort_tables(summaries: Sequence[CohortSummary], *, section: str = "") -> list[Table]:
@@ -124,36 +140,15 @@ def cohort_tables(summaries: Sequence[CohortSummary], *, section: str = "") -> l
         return []
     by = summaries[0].by
     if by == "all":
-        rows = [[_period_label(s), r.theme.label, *_cohort_cells(r)] for s in summaries for r in s.rows]
-        return [
-            Table(
-                title="Udvikling fra første til seneste score pr. tema",
-                columns=("Periode", "Tema", *_COHORT_COLUMNS),
-                keys=("period", "theme", *_COHORT_KEYS),
-                rows=rows,
-                section=section,
-                chart=StackedBars(label=_bar_label(summaries, "Tema"), parts=_SHARES, colors=CLASS_COLORS),
-                note="Børn med mindst to scorede dage på temaet. Gns. ændring < 0 er en forbedring.",
-            )
-        ]
+        everything = [(s, r) for s in summaries for r in s.rows]
+        title = "Udvikling fra første til seneste score pr. tema"
+        return [replace(_cohort_table(summaries, everything, ("Tema", "theme", title)), section=section)]
     tables = []
     for theme in Theme:
-        rows = [
-            [_period_label(s), r.group_label, *_cohort_cells(r)] for s in summaries for r in s.rows if r.theme is theme
-        ]
+        rows = [(s, r) for s in summaries for r in s.rows if r.theme is theme]
         if rows:
-            tables.append(
-                Table(
-                    title=f"{GROUP_TITLES[by]}: {theme.label}",
-                    columns=("Periode", GROUP_TITLES[by], *_COHORT_COLUMNS),
-                    keys=("period", "group", *_COHORT_KEYS),
-                    rows=rows,
-                    section=section,
-                    chart=StackedBars(
-                        label=_bar_label(summaries, GROUP_TITLES[by]), parts=_SHARES, colors=CLASS_COLORS
-                    ),
-                )
-            )
+            label = (GROUP_TITLES[by], "group", f"{GROUP_TITLES[by]}: {theme.label}")
+            tables.append(replace(_cohort_table(summaries, rows, label), section=section))
     return tables
 
 
