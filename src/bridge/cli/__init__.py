@@ -9,10 +9,11 @@ from typing import Annotated
 
 import typer
 
-from bridge.cli import demo, quarantine, sources
+from bridge.cli import demo, quarantine, scores, sources
 from bridge.cli.common import State
 from bridge.cli.output import ListFormat, configure_logging, fail
 from bridge.errors import BridgeError
+from bridge.simulate import simulate
 
 app = typer.Typer(
     name="bridge",
@@ -45,8 +46,10 @@ app.command()(sources.check)
 app.command()(sources.sync)
 app.command()(sources.runs)
 app.command()(demo.demo)
-app.add_typer(sources.db, name="db")
+app.command()(simulate)
+app.add_typer(scores.app, name="scores")
 app.add_typer(quarantine.app, name="quarantine")
+app.add_typer(sources.db, name="db")
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from bridge.cli.common import FormatOption, list_format, load, open_bridge_store, state
-from bridge.cli.output import emit, err_console
+from bridge.cli.output import ListFormat, emit, err_console
 from bridge.config import TEMPLATE
 from bridge.errors import BridgeError, ConfigError, LockHeld
 from bridge.model.tables import SyncRun
@@ -32,6 +32,21 @@ RUN_COLUMNS = (
     "deleted",
     "error",
 )
+
+
+SUMMARY_COLUMNS = ("run", "source", "status", "fetched", "inserted", "updated", "unchanged", "quarantined", "deleted")
+
+
+def show_runs(title: str, found: list[SyncRun], fmt: ListFormat) -> None:
+    """Runs as JSON with every field, or as a table narrow enough for a terminal."""
+    if fmt == "json":
+        emit(title, RUN_COLUMNS, [run_row(r) for r in found], fmt)
+        return
+    indexes = [RUN_COLUMNS.index(c) for c in SUMMARY_COLUMNS]
+    emit(title, SUMMARY_COLUMNS, [[run_row(r)[i] for i in indexes] for r in found], fmt)
+    for run in found:
+        if run.error:
+            err_console.print(f"run {run.id} ({run.source}): {run.error}", highlight=False)
 
 
 def run_row(run: SyncRun) -> tuple[object, ...]:
@@ -160,7 +175,7 @@ def sync(
             codes.append(exit_code(run))
     store.dispose()
     if runs:
-        emit("Sync runs", RUN_COLUMNS, [run_row(r) for r in runs], list_format(ctx, fmt))
+        show_runs("Sync runs", runs, list_format(ctx, fmt))
     raise typer.Exit(_worst(codes))
 
 
@@ -175,10 +190,10 @@ def runs(
 
     bridge = Bridge(open_bridge_store(ctx))
     try:
-        rows = [run_row(r) for r in bridge.runs(source=source, limit=limit)]
+        found = bridge.runs(source=source, limit=limit)
     finally:
         bridge.close()
-    emit("Sync runs", RUN_COLUMNS, rows, list_format(ctx, fmt))
+    show_runs("Sync runs", found, list_format(ctx, fmt))
 
 
 db = typer.Typer(help="Database schema commands.", no_args_is_help=True)
