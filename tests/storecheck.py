@@ -36,14 +36,18 @@ def dump(store: Store) -> dict[str, list[tuple[Any, ...]]]:
 def stored_records(store: Store, source: str) -> dict[str, CaseRecord]:
     """The live cases of ``source`` rebuilt as records, keyed by source_ref."""
     with store.engine.connect() as conn:
-        cases = conn.execute(
-            text(
-                "SELECT c.*, w.source_ref AS w_ref, w.name AS w_name, w.unit AS w_unit FROM cases c "
-                "LEFT JOIN caseworkers w ON w.id = c.caseworker_id "
-                "WHERE c.source = :s AND c.deleted_at IS NULL"
-            ),
-            {"s": source},
-        ).mappings().all()
+        cases = (
+            conn.execute(
+                text(
+                    "SELECT c.*, w.source_ref AS w_ref, w.name AS w_name, w.unit AS w_unit FROM cases c "
+                    "LEFT JOIN caseworkers w ON w.id = c.caseworker_id "
+                    "WHERE c.source = :s AND c.deleted_at IS NULL"
+                ),
+                {"s": source},
+            )
+            .mappings()
+            .all()
+        )
         children: dict[str, dict[int, list[Any]]] = {t: defaultdict(list) for t in ("m", "a", "e")}
         for key, table in (("m", "measures"), ("a", "assessments"), ("e", "case_events")):
             for row in conn.execute(select(text("*")).select_from(text(table))).mappings():
@@ -71,14 +75,21 @@ def stored_records(store: Store, source: str) -> dict[str, CaseRecord]:
             source_modified=_aware(c["source_modified"]),
             measures=tuple(
                 MeasureRecord(
-                    source_ref=m["source_ref"], act=m["act"], paragraph=m["paragraph"], start=m["start"],
-                    end=m["end"], has_grant=bool(m["has_grant"]), account_code=m["account_code"],
+                    source_ref=m["source_ref"],
+                    act=m["act"],
+                    paragraph=m["paragraph"],
+                    start=m["start"],
+                    end=m["end"],
+                    has_grant=bool(m["has_grant"]),
+                    account_code=m["account_code"],
                     provider=m["provider"],
                 )
                 for m in children["m"][c["id"]]
             ),
             assessments=tuple(
-                AssessmentRecord(theme=a["theme"], value=a["value"], assessed_on=a["assessed_on"], assessor=a["assessor"])
+                AssessmentRecord(
+                    theme=a["theme"], value=a["value"], assessed_on=a["assessed_on"], assessor=a["assessor"]
+                )
                 for a in children["a"][c["id"]]
             ),
             events=tuple(
@@ -107,6 +118,11 @@ def bridge_cli(*args: str, cwd: Path, env: dict[str, str], check: bool = False) 
     full_env = {**os.environ, **env}
     full_env.pop("BRIDGE_CONFIG", None)
     return subprocess.run(
-        [sys.executable, "-m", "bridge", *args], cwd=cwd, env=full_env, capture_output=True, text=True, check=check,
+        [sys.executable, "-m", "bridge", *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        check=check,
         timeout=300,
     )

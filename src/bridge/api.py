@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
 from types import TracebackType
 from typing import Self, TypeVar
@@ -19,6 +20,18 @@ from sqlmodel.sql.expression import SelectOfScalar
 from bridge.config import BridgeConfig, load_config
 from bridge.errors import ConfigError
 from bridge.model.tables import Assessment, Case, CaseEvent, Quarantined, SyncRun
+from bridge.reports import scoring as scoring_reports
+from bridge.services import scoring
+from bridge.services.scoring import (
+    ChildScores,
+    CohortSummary,
+    Coverage,
+    GroupBy,
+    Period,
+    ReliableChange,
+    Threshold,
+    Transition,
+)
 from bridge.store import Store, open_store
 from bridge.sync import BatchDone, run_sync
 from bridge.sync.engine import BatchCallback
@@ -96,6 +109,36 @@ class Bridge:
             rows = list(session.exec(query))
             session.expunge_all()
             return rows
+
+    # -- scoring (resultat- og effektdokumentation) -------------------------------------
+
+    def child_scores(self, child_key: str, *, r: float = scoring.DEFAULT_RELIABILITY) -> ChildScores:
+        """One child's series and progression per theme, classified by reliable change."""
+        return scoring.child_scores(self.store, child_key, rc=ReliableChange(r=r))
+
+    def score_cohorts(
+        self, *, by: GroupBy = "all", period: str | Period | None = None, r: float = scoring.DEFAULT_RELIABILITY
+    ) -> CohortSummary:
+        """n, mean change and shares improved / unchanged / worsened per group and theme."""
+        span = Period.parse(period) if isinstance(period, str) else period
+        return scoring.cohort_summary(self.store, by=by, period=span, rc=ReliableChange(r=r))
+
+    def score_transitions(self, *, period: str | Period | None = None) -> list[Transition]:
+        """The 5×5 first-score × latest-score table per theme."""
+        span = Period.parse(period) if isinstance(period, str) else period
+        return scoring.transitions(self.store, period=span)
+
+    def score_thresholds(self, *, r: float = scoring.DEFAULT_RELIABILITY) -> list[Threshold]:
+        """The reliable-change threshold per theme (Jacobson–Truax)."""
+        return scoring.thresholds(self.store, ReliableChange(r=r))
+
+    def score_coverage(self, *, as_of: date | None = None, months: int = scoring.COVERAGE_MONTHS) -> Coverage:
+        """Share of open cases scored in the last ``months`` months, and cases never scored."""
+        return scoring.coverage(self.store, as_of=as_of, months=months)
+
+    def write_scoring_report(self, path: Path, *, as_of: date | None = None) -> Path:
+        """Write the self-contained HTML scoring report; returns the file written."""
+        return scoring_reports.write_scoring_report(self.store, path, as_of=as_of)
 
     # -- syncing -----------------------------------------------------------------------
 
