@@ -334,28 +334,26 @@ class SbsysSimulator:
             born, female = None, None
         if born is not None and case.id % 17 == 0:
             born = born.replace(year=1900)  # real data: a FoedeDato that disagrees with the CPR
+        if len(child.guardians) > 2:
+            raise ConfigError("SB-SYS records two parents (MorCPR, FarCPR); a child in the truth has more")
         guardians: list[Person] = []
-        for g in child.guardians:
+        for role, g in zip(("Mor", "Far"), child.guardians, strict=False):
             if is_unknown_cpr(g):
                 continue
             try:
                 g_female: bool | None = parse_cpr(g).sex == "F"
             except InvalidCPR:
                 g_female = None
-            role = "Mor" if g_female else "Far"
             guardians.append(Person(self._ids("person", _digits(g)), g, f"{role} til {child.name}", None, g_female))
-        mothers = [p.cpr for p in guardians if p.female]
-        others = [p.cpr for p in guardians if not p.female]
-        mother = mothers[0] if mothers else (others.pop(0) if len(others) > 1 else None)
-        father = others[0] if others else (mothers[1] if len(mothers) > 1 else None)
+        parents = [*child.guardians, wire.UNKNOWN_PARENT, wire.UNKNOWN_PARENT]
         person = Person(
             self._ids("person", _digits(child.cpr)),
             child.cpr,
             child.name,
             born,
             female,
-            mother_cpr=mother or wire.UNKNOWN_PARENT,
-            father_cpr=father or wire.UNKNOWN_PARENT,
+            mother_cpr=parents[0],
+            father_cpr=parents[1],
         )
         return person, (person, *guardians)
 
