@@ -5,7 +5,7 @@ proxy) a case costs several sequential requests, so throughput should rise with 
 number of cases fetched in parallel. Every setting reads the same simulated municipality
 in the same run; ratios are against concurrency 1 of this run.
 
-    .venv/bin/python benchmarks/bench_sbsys_concurrency.py [--cases 120] [--latency-ms 20]
+    .venv/bin/python benchmarks/bench_sbsys_concurrency.py [--cases 80] [--latency-ms 20]
 
 ``run(...)`` returns the figures as a dict for the benchmark runner.
 """
@@ -48,7 +48,7 @@ def _measure(base_url: str, settings: SimulatorSettings, concurrency: int, page_
 
 def run(
     *,
-    cases: int = 120,
+    cases: int = 80,
     latency_ms: float = 20.0,
     concurrencies: Sequence[int] = (1, 2, 4, 8),
     page_size: int = 50,
@@ -79,7 +79,7 @@ def run(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", type=int, default=120)
+    parser.add_argument("--cases", type=int, default=80)
     parser.add_argument("--latency-ms", type=float, default=20.0)
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args()

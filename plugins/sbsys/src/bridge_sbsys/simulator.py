@@ -198,6 +198,7 @@ class SbsysSimulator:
         """The clock tokens expire by; tests may replace it."""
         self._faults = random.Random(settings.fault_seed)
         self._index: list[_Entry] | None = None
+        self._by_cpr: defaultdict[str, list[_Entry]] = defaultdict(list)
         self._latest = max((c.modified for c in truth.cases), default=datetime.now(UTC))
         with self._lock:
             for case in self._cases():  # allocate ids in a deterministic order
@@ -292,7 +293,15 @@ class SbsysSimulator:
                     _Entry(OTHER_ID_BASE + i, f"32.03.12-G01-{i}-19", self._other_modified(), "0104909989", None)
                 )
             self._index = sorted(entries, key=lambda e: e.id)
+            self._by_cpr = defaultdict(list)
+            for entry in self._index:
+                self._by_cpr[entry.cpr_digits].append(entry)
         return self._index
+
+    def _candidates(self, query: wire.SearchQuery) -> list[_Entry]:
+        """The entries a search can match, narrowed by the party's CPR if it names one."""
+        entries = self._entries()
+        return entries if query.primary_cpr is None else self._by_cpr.get(_digits(query.primary_cpr), [])
 
     def _entry(self, sag_id: int) -> _Entry | None:
         entries = self._entries()
@@ -621,7 +630,7 @@ class SbsysSimulator:
         with self._lock:
             if query.skip > 0 and self.settings.modify_during_paging and not self.paging_modified:
                 self.paging_modified = self.modify(self.settings.modify_during_paging, self.settings.fault_seed)
-            matches = [e for e in self._entries() if _matches(e, query)]
+            matches = [e for e in self._candidates(query) if _matches(e, query)]
             page = matches[query.skip : query.skip + min(query.limit, self.settings.max_limit)]
             results = [self._render(e, with_parts=with_parts) for e in page]
         return JSONResponse(wire.render_search_result(len(matches), results))
