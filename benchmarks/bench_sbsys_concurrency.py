@@ -18,11 +18,11 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from bridge.testing.generate import generate
 from pydantic import SecretStr
 
 from bridge.adapter import SourceContext
 from bridge.privacy import Pseudonymizer
+from bridge.testing.generate import generate
 from bridge.testing.server import serve
 from bridge_sbsys.adapter import SbsysAdapter, SbsysConfig
 from bridge_sbsys.simulator import SbsysSimulator, SimulatorSettings, connection_settings
