@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bridge.testing.generate import generate
 from sqlalchemy import text
 from tests.conftest import TEST_SECRET
 from tests.storecheck import bridge_cli, dump, hashes, stored_records
@@ -20,6 +19,7 @@ from bridge.model.tables import SyncRun
 from bridge.privacy import Pseudonymizer
 from bridge.store import Store
 from bridge.sync import run_sync
+from bridge.testing.generate import generate
 from bridge.testing.server import serve
 from bridge.testing.truth import GroundTruth
 from bridge_sbsys.simulator import SbsysSimulator, SimulatorSettings, connection_settings

@@ -11,7 +11,6 @@ import httpx
 import pytest
 import trustme
 import typer
-from bridge.testing.generate import generate
 from plugins.sbsys.tests.fake_sbsip import REFERENCE
 from pydantic import SecretStr
 from typer.testing import CliRunner
@@ -24,6 +23,7 @@ from bridge.hookspecs import hookimpl
 from bridge.plugins import registered
 from bridge.privacy import Pseudonymizer
 from bridge.simulate import SimulatorRequest, has_simulator, parse_options, simulated, simulator_for
+from bridge.testing.generate import generate
 from bridge.testing.server import ServerTLS, serve
 from bridge.testing.truth import BROKEN_DATE_TEXT, Defect, GroundTruth
 from bridge_sbsys import wire
