@@ -19,7 +19,7 @@ demo: $(STAMP)
 	$(BIN)/bridge demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check src plugins tests benchmarks
+	$(BIN)/ruff check --no-cache src plugins tests benchmarks
 
 types: $(STAMP)
 	$(BIN)/mypy src/bridge plugins/sbsys/src/bridge_sbsys
