@@ -69,7 +69,7 @@ from bridge.model.records import (
     TargetGroup,
     Theme,
 )
-from bridge.model.tables import Case, table_of
+from bridge.model.tables import CASES
 from bridge.services import scoring
 from bridge.services.scoring import ChangeClass, Period, ReliableChange
 from bridge.store import Store
@@ -148,7 +148,7 @@ FIXTURE = (
 def load_handworked(store: Store) -> None:
     """Store the fixture and mark case H deleted, as a ``--full`` sync would."""
     store_records(store, "fixture", FIXTURE)
-    cases = table_of(Case)
+    cases = CASES
     with store.transaction() as conn:
         conn.execute(update(cases).where(cases.c.source_ref == "H").values(deleted_at=datetime.now(UTC)))
 

@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import update
 
 from bridge.model.records import CaseRecord, Theme
-from bridge.model.tables import Case, table_of
+from bridge.model.tables import CASES
 from bridge.privacy import Pseudonymizer
 from bridge.services import scoring
 from bridge.services.scoring import GroupBy, Period, ReliableChange
@@ -63,7 +63,7 @@ def load_synthetic(store: Store, persons: Pseudonymizer, *, seed: int = SEED) ->
     store_records(store, "synthetic", records)
     store_records(store, "second", extra)
     deleted = {("synthetic", r.source_ref) for r in records[::13]} | {("second", extra[0].source_ref)}
-    cases = table_of(Case)
+    cases = CASES
     with store.transaction() as conn:
         for source, ref in sorted(deleted):
             conn.execute(

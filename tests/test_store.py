@@ -18,7 +18,7 @@ from sqlalchemy import insert
 from sqlmodel import SQLModel
 
 from bridge.errors import ConfigError, LockHeld
-from bridge.model.tables import SyncLock, table_of
+from bridge.model.tables import LOCKS
 from bridge.store import Store, open_store
 from bridge.sync.lock import source_lock
 
@@ -73,14 +73,14 @@ def sqlite_store(tmp_path: Path) -> Iterator[Store]:
 def test_a_sqlite_lock_row_left_by_a_dead_process_is_taken_over(sqlite_store: Store) -> None:
     with sqlite_store.transaction() as conn:
         owner = f"{socket.gethostname()}:{_dead_pid()}"
-        conn.execute(insert(table_of(SyncLock)).values(source="a", owner=owner, acquired_at=datetime.now(UTC)))
+        conn.execute(insert(LOCKS).values(source="a", owner=owner, acquired_at=datetime.now(UTC)))
     with source_lock(sqlite_store, "a"):
         pass
 
 
 def test_a_sqlite_lock_row_held_by_another_host_is_respected(sqlite_store: Store) -> None:
     with sqlite_store.transaction() as conn:
-        conn.execute(insert(table_of(SyncLock)).values(source="a", owner="elsewhere:1", acquired_at=datetime.now(UTC)))
+        conn.execute(insert(LOCKS).values(source="a", owner="elsewhere:1", acquired_at=datetime.now(UTC)))
     with pytest.raises(LockHeld, match="elsewhere:1"), source_lock(sqlite_store, "a"):
         pass
 

@@ -203,3 +203,16 @@ def table_of(model: type[SQLModel]) -> Table:
     if not isinstance(table, Table):
         raise TypeError(f"{model.__name__} is not a table model")
     return table
+
+
+# The Core tables, for bulk statements and SQL aggregates.
+MUNICIPALITIES = table_of(Municipality)
+CASEWORKERS = table_of(Caseworker)
+CASES = table_of(Case)
+MEASURES = table_of(Measure)
+ASSESSMENTS = table_of(Assessment)
+EVENTS = table_of(CaseEvent)
+RUNS = table_of(SyncRun)
+QUARANTINE = table_of(Quarantined)
+SYNC_STATE = table_of(SyncState)
+LOCKS = table_of(SyncLock)

@@ -55,13 +55,8 @@ from sqlalchemy import (
 
 from bridge.errors import BridgeError, ConfigError
 from bridge.model.records import Theme
-from bridge.model.tables import Assessment, Case, Measure, Municipality, table_of
+from bridge.model.tables import ASSESSMENTS, CASES, MEASURES, MUNICIPALITIES
 from bridge.store import Store
-
-CASES = table_of(Case)
-ASSESSMENTS = table_of(Assessment)
-MEASURES = table_of(Measure)
-MUNICIPALITIES = table_of(Municipality)
 
 DEFAULT_RELIABILITY = 0.8
 COVERAGE_MONTHS = 6

@@ -8,12 +8,9 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, and_, select, update
 
-from bridge.model.tables import SyncRun, SyncState, table_of
+from bridge.model.tables import RUNS, SYNC_STATE, SyncRun
 from bridge.store import Store
 from bridge.sync.writer import WriteCounts, upsert, utcnow
-
-RUNS = table_of(SyncRun)
-STATE = table_of(SyncState)
 
 RUNNING = "running"
 SUCCEEDED = "succeeded"
@@ -84,14 +81,14 @@ def get_run(store: Store, run_id: int) -> SyncRun:
 
 
 def get_cursor(conn: Connection, source: str) -> str | None:
-    cursor: str | None = conn.execute(select(STATE.c.cursor).where(STATE.c.source == source)).scalar()
+    cursor: str | None = conn.execute(select(SYNC_STATE.c.cursor).where(SYNC_STATE.c.source == source)).scalar()
     return cursor
 
 
 def set_cursor(conn: Connection, source: str, cursor: str | None, run_id: int) -> None:
     upsert(
         conn,
-        STATE,
+        SYNC_STATE,
         [{"source": source, "cursor": cursor, "run_id": run_id, "updated_at": utcnow()}],
         ["source"],
         ["cursor", "run_id", "updated_at"],

@@ -17,11 +17,9 @@ from sqlalchemy import and_, delete, insert, select, text
 from sqlalchemy.exc import IntegrityError
 
 from bridge.errors import LockHeld
-from bridge.model.tables import SyncLock, table_of
+from bridge.model.tables import LOCKS
 from bridge.store import Store
 from bridge.sync.writer import utcnow
-
-LOCKS = table_of(SyncLock)
 
 
 def advisory_key(source: str) -> int:

@@ -10,10 +10,11 @@ from sqlalchemy import and_, select, update
 from bridge.config import BridgeConfig
 from bridge.errors import BridgeError
 from bridge.model.records import CaseRecord, rejection_reason
+from bridge.model.tables import QUARANTINE
 from bridge.store import Store
 from bridge.sync import ledger
 from bridge.sync.lock import source_lock
-from bridge.sync.writer import QUARANTINE, utcnow, write_records
+from bridge.sync.writer import utcnow, write_records
 
 
 @dataclass(frozen=True)

@@ -19,26 +19,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from bridge.adapter import Rejection
 from bridge.model.records import CaseRecord
-from bridge.model.tables import (
-    Assessment,
-    Case,
-    CaseEvent,
-    Caseworker,
-    Measure,
-    Municipality,
-    Quarantined,
-    table_of,
-)
+from bridge.model.tables import ASSESSMENTS, CASES, CASEWORKERS, EVENTS, MEASURES, MUNICIPALITIES, QUARANTINE
 from bridge.privacy import mask_cpr
 from bridge.store import Store
-
-CASES = table_of(Case)
-CASEWORKERS = table_of(Caseworker)
-MEASURES = table_of(Measure)
-ASSESSMENTS = table_of(Assessment)
-EVENTS = table_of(CaseEvent)
-MUNICIPALITIES = table_of(Municipality)
-QUARANTINE = table_of(Quarantined)
 
 # Well under SQLite's bound-parameter limit, and a sensible IN-list size for PostgreSQL.
 _CHUNK = 2000
