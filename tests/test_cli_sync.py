@@ -182,3 +182,42 @@ def test_demo_matches_the_ground_truth_and_a_second_run_changes_nothing(tmp_path
     for _source, inserted, updated, unchanged, fetched, quarantined in last:
         assert (inserted, updated) == (0, 0)
         assert unchanged == fetched - quarantined
+
+
+def test_init_writes_a_template_that_check_and_db_upgrade_accept(tmp_path: Path, store_url: str) -> None:
+    env = env_for(store_url)
+    assert bridge_cli("init", cwd=tmp_path, env=env).returncode == 0
+    template = (tmp_path / "bridge.toml").read_text(encoding="utf-8")
+    assert 'adapter = "synthetic"' in template
+    again = bridge_cli("init", cwd=tmp_path, env=env)
+    assert again.returncode == 1
+    assert "--force" in again.stderr
+    checked = bridge_cli("check", cwd=tmp_path, env=env)
+    assert checked.returncode == 0, checked.stderr
+    assert "ok" in checked.stderr
+    upgraded = bridge_cli("db", "upgrade", cwd=tmp_path, env=env)
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert "schema at revision 0001" in upgraded.stderr
+
+
+def test_quarantine_show_prints_the_payload_only_on_request_and_masked(
+    store: Store, store_url: str, tmp_path: Path
+) -> None:
+    write_config(tmp_path, invalid=5)
+    env = env_for(store_url)
+    bridge_cli("sync", cwd=tmp_path, env=env)
+    listed = json.loads(bridge_cli("quarantine", "list", "--format", "json", cwd=tmp_path, env=env).stdout)
+    truth = expected(invalid=5)
+    assert len(listed) == 5
+    for row in listed[:2]:
+        plain = bridge_cli("quarantine", "show", str(row["id"]), cwd=tmp_path, env=env)
+        assert row["reason"] in plain.stdout.replace("\n", " ") or row["reason"][:30] in plain.stdout
+        assert '"child"' not in plain.stdout
+        shown = bridge_cli("quarantine", "show", str(row["id"]), "--payload", cwd=tmp_path, env=env)
+        assert '"child"' in shown.stdout
+        for cpr in truth.cprs():
+            assert cpr not in shown.stdout
+            assert cpr.replace("-", "") not in shown.stdout
+    replayed = bridge_cli("quarantine", "replay", "syn", cwd=tmp_path, env=env)
+    assert replayed.returncode == 4
+    assert "0 stored, 5 still rejected" in replayed.stderr
