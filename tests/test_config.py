@@ -34,7 +34,6 @@ name = "odense-sbsys"
 adapter = "sbsys"
 municipality = "461"
 municipality_name = "Odense"
-batch_size = 250
 [sources.settings]
 base_url = "https://sbsip.example.dk"
 client_secret_env = "ODENSE_SBSIP_SECRET"
@@ -83,14 +82,9 @@ def test_a_good_file_loads(tmp_path: Path) -> None:
     )
     assert [s.name for s in config.sources] == ["odense-sbsys", "odense-dubu"]
     sbsys, dubu = config.sources
-    assert (sbsys.adapter, sbsys.municipality, sbsys.municipality_name, sbsys.batch_size) == (
-        "sbsys",
-        "461",
-        "Odense",
-        250,
-    )
+    assert (sbsys.adapter, sbsys.municipality, sbsys.municipality_name) == ("sbsys", "461", "Odense")
     assert sbsys.settings == {"base_url": "https://sbsip.example.dk", "client_secret_env": "ODENSE_SBSIP_SECRET"}
-    assert (dubu.batch_size, dubu.settings, dubu.municipality_name) == (500, {}, None)
+    assert (dubu.settings, dubu.municipality_name) == ({}, None)
     assert config.source("odense-dubu") is dubu
 
 
@@ -118,10 +112,10 @@ def test_an_unknown_source_name_lists_the_configured_ones(tmp_path: Path) -> Non
         ('[[sources]]\nname = "Odense SBSYS"\nadapter = "sbsys"\nmunicipality = "461"\n', "sources.0.name"),
         (
             '[[sources]]\nname = "a"\nadapter = "dubu"\nmunicipality = "461"\n'
-            '[[sources]]\nname = "b"\nadapter = "dubu"\nmunicipality = "461"\nbatch_size = 0\n',
-            "sources.1.batch_size",
+            '[[sources]]\nname = "b"\nadapter = "dubu"\nmunicipality = "461"\nmunicipality_name = 7\n',
+            "sources.1.municipality_name",
         ),
-        ('[[sources]]\nname = "a"\nadapter = "dubu"\nmunicipality = "461"\nbatchsize = 10\n', "sources.0.batchsize"),
+        ('[[sources]]\nname = "a"\nadapter = "dubu"\nmunicipality = "461"\nbatch_size = 10\n', "sources.0.batch_size"),
         ('[[sources]]\nname = "a"\nadapter = "dubu"\nmunicipality = "461"\nsettings = 3\n', "sources.0.settings"),
         ('[store]\nurll = "sqlite:///x.db"\n', "store.urll"),
         ('[privacy]\nstore_cpr = "maybe"\n', "privacy.store_cpr"),

@@ -56,7 +56,6 @@ class SourceSettings(_Section):
     adapter: str
     municipality: str = Field(pattern=r"^[0-9]{3}$")
     municipality_name: str | None = None
-    batch_size: int = Field(default=500, ge=1, le=50_000)
     settings: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -241,7 +240,6 @@ name = "demo"                 # used in `bridge sync demo` and in the run ledger
 adapter = "synthetic"         # built-in synthetic source, for trying bridge out
 municipality = "461"          # kommunekode
 municipality_name = "Odense"
-batch_size = 500              # records committed per transaction
 
 [sources.settings]
 seed = 1
