@@ -1,0 +1,1 @@
+"""The performance harness: `python -m benchmarks` (not part of the test run)."""
