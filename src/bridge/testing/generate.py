@@ -9,10 +9,14 @@ that are broken on purpose (see :class:`bridge.testing.truth.Defect`).
 
 from __future__ import annotations
 
+import gc
 import random
+from bisect import bisect_right
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, time, timedelta
+from itertools import accumulate
+from typing import Generic, TypeVar
 
 from bridge.model.records import Act, EventKind, TargetGroup, Theme
 from bridge.testing.truth import (
@@ -28,6 +32,7 @@ from bridge.testing.truth import (
 
 DEFAULT_AS_OF = date(2026, 11, 1)
 BARNETS_LOV = date(2024, 1, 1)
+FIRST_OPENING = date(2019, 1, 1)
 UNKNOWN_GUARDIAN = "000000-0000"
 
 MUNICIPALITIES: dict[str, str] = {
@@ -108,38 +113,74 @@ _MEASURES = {
     },
 }
 
-_BAD_CPRS = ("321399-1234", "12345", "011399-4321", "abcdef-ghij")
+# CPR-shaped but impossible dates (day 32, month 13, 30 February, 31 April): shaped like a
+# CPR number so that masking still covers them wherever a payload is shown.
+_BAD_CPRS = ("321399-1234", "011399-4321", "300289-1234", "310490-2345")
+
+_T = TypeVar("_T")
 
 
-def _cpr(born: date, seventh: int, rest: int) -> str:
-    return f"{born:%d%m%y}-{seventh}{rest:03d}"
+class _Odds(Generic[_T]):
+    """Values with relative weights, drawn with one uniform number (much cheaper than ``Random.choices``)."""
+
+    def __init__(self, *weighted: tuple[_T, int]) -> None:
+        self._values = [value for value, _ in weighted]
+        self._bounds = list(accumulate(weight for _, weight in weighted))
+
+    def pick(self, uniform: float) -> _T:
+        return self._values[bisect_right(self._bounds, uniform * self._bounds[-1])]
 
 
-@dataclass
+# CPR-kontoret's century table read backwards: the 7th digits that give a birth year's century.
+_SEVENTHS_2000_TO_2036 = (4, 5, 6, 7, 8, 9)
+_SEVENTHS_2037_TO_2057 = (5, 6, 7, 8)
+_SEVENTHS_1900S = (0, 1, 2, 3)
+
+
 class _Draw:
-    """All randomness of one generation, from one seeded generator."""
+    """All randomness of one generation, from one seeded generator.
 
-    rng: random.Random
-    as_of: date
-    used_cprs: set[str]
+    Integers are drawn from ``random()`` directly: ``randint`` costs several calls per
+    number, and generation draws millions of them at benchmark sizes.
+    """
+
+    def __init__(self, seed: int, as_of: date) -> None:
+        self.rng = random.Random(seed)
+        self.random = self.rng.random
+        self.as_of = as_of
+        self.used_cprs: set[str] = set()
+
+    def number(self, low: int, high: int) -> int:
+        """A whole number from ``low`` to ``high``, both included."""
+        return low + int(self.random() * (high - low + 1))
+
+    def chance(self, probability: float) -> bool:
+        return self.random() < probability
+
+    def pick(self, odds: _Odds[_T]) -> _T:
+        return odds.pick(self.random())
 
     def day_between(self, first: date, last: date) -> date:
         if last <= first:
             return first
-        return first + timedelta(days=self.rng.randint(0, (last - first).days))
+        return first + timedelta(days=self.number(0, (last - first).days))
 
     def cpr(self, born: date) -> str:
-        yy = born.year % 100
-        # CPR-kontoret's table, read backwards: which 7th digits give this century.
-        sevenths = ([5, 6, 7, 8] + ([4, 9] if yy <= 36 else [])) if born.year >= 2000 else [0, 1, 2, 3]
+        """A CPR number for ``born``, unique within this generation (modulus 11 is not required)."""
+        sevenths: tuple[int, ...]
+        if born.year < 2000:
+            sevenths = _SEVENTHS_1900S
+        else:
+            sevenths = _SEVENTHS_2000_TO_2036 if born.year <= 2036 else _SEVENTHS_2037_TO_2057
+        prefix = f"{born.day:02d}{born.month:02d}{born.year % 100:02d}-"
         while True:
-            candidate = _cpr(born, self.rng.choice(sevenths), self.rng.randint(0, 999))
+            candidate = f"{prefix}{sevenths[int(self.random() * len(sevenths))]}{self.number(0, 999):03d}"
             if candidate not in self.used_cprs:
                 self.used_cprs.add(candidate)
                 return candidate
 
     def name(self) -> str:
-        return f"{self.rng.choice(_FIRST)} {self.rng.choice(_LAST)}"
+        return f"{_FIRST[self.number(0, len(_FIRST) - 1)]} {_LAST[self.number(0, len(_LAST) - 1)]}"
 
 
 def _caseworkers(draw: _Draw, code: str, count: int, first_number: int) -> list[TruthCaseworker]:
@@ -172,39 +213,72 @@ def _loads(draw: _Draw, workers: Sequence[TruthCaseworker], cases: int | None) -
     return loads
 
 
+_FAMILY_SIZE = _Odds((1, 60), (2, 25), (3, 12), (4, 3))
+_MEASURE_COUNT = _Odds((1, 55), (2, 35), (3, 10))
+_FIRST_LEVEL = _Odds((2, 2), (3, 4), (4, 4), (5, 2))
+_THEMES = tuple(theme.value for theme in Theme)
+_NOT_ASSESSED = 0.05  # per theme and round: "ikke vurderet"
+# A child's course on a theme: the chance per round of one step better (down) and worse (up).
+# Most children improve, some stay put, a few deteriorate: a slight improvement overall.
+_COURSE = _Odds(((0.40, 0.10), 55), ((0.20, 0.20), 30), ((0.10, 0.40), 15))
+_JUMP = 0.25  # the chance that a move is two steps (a breakthrough, a crisis)
+# The chance of a first, second, third ... round: the investigation is scored, its follow-up
+# nearly always, later rounds less and less (DESIGN §8: ~120,000 cases hold ~1.5 million
+# assessments).
+_GO_ON = (1.0, 0.95, 0.65)
+
+
 def _family_sizes(draw: _Draw, load: int) -> Iterator[int]:
     while load > 0:
-        size = min(load, draw.rng.choices((1, 2, 3, 4), weights=(60, 25, 12, 3))[0])
+        size = min(load, draw.pick(_FAMILY_SIZE))
         load -= size
         yield size
 
 
+def _births(draw: _Draw, opened: date, size: int) -> list[date]:
+    """Birth dates of ``size`` siblings, each 0–17 years old at ``opened`` and 11 months to 4 years apart."""
+    gap = timedelta(days=400)
+    latest = opened - timedelta(days=30)
+    born = draw.day_between(opened - timedelta(days=17 * 365), latest - gap * (size - 1))
+    births = [born]
+    for younger in range(size - 2, -1, -1):  # how many are born after the next one
+        limit = min(born + timedelta(days=1460), latest - gap * younger)
+        born = draw.day_between(born + timedelta(days=330), limit)
+        births.append(born)
+    return births
+
+
 def _series(draw: _Draw, first: date, last: date, assessor: str) -> list[TruthAssessment]:
-    """Scores on all five themes at intervals of 3–6 months, drifting with a slight improvement."""
+    """Rounds of scores on all five themes 3–6 months apart, each theme following its own course."""
+    random = draw.random
+    levels = [draw.pick(_FIRST_LEVEL) for _ in _THEMES]
+    courses = [draw.pick(_COURSE) for _ in _THEMES]
     scores: list[TruthAssessment] = []
-    level = {theme: draw.rng.choices((2, 3, 4, 5), weights=(2, 4, 4, 2))[0] for theme in Theme}
     on = first
-    while on <= last:
-        for theme in Theme:
-            value: int | None = level[theme]
-            if draw.rng.random() < 0.05:
-                value = None
-            scores.append(TruthAssessment(theme=theme.value, value=value, assessed_on=on, assessor=assessor))
-            step = draw.rng.choices((-1, 0, 1), weights=(30, 52, 18))[0]
-            level[theme] = min(5, max(1, level[theme] + step))
-        on += timedelta(days=draw.rng.randint(90, 180))
+    rounds = 0
+    while on <= last and random() < _GO_ON[min(rounds, len(_GO_ON) - 1)]:
+        rounds += 1
+        for i, theme in enumerate(_THEMES):
+            level = levels[i]
+            scores.append(TruthAssessment(theme, None if random() < _NOT_ASSESSED else level, on, assessor))
+            better, worse = courses[i]
+            step = random()
+            if step < better:
+                levels[i] = max(1, level - (2 if random() < _JUMP else 1))
+            elif step >= 1 - worse:
+                levels[i] = min(5, level + (2 if random() < _JUMP else 1))
+        on += timedelta(days=draw.number(90, 180))
     return scores
 
 
 def _measures(draw: _Draw, case_id: int, group: TargetGroup, opened: date, last: date) -> list[TruthMeasure]:
     measures = []
-    for n in range(draw.rng.choices((1, 2, 3), weights=(55, 35, 10))[0]):
+    for n in range(draw.pick(_MEASURE_COUNT)):
         start = draw.day_between(opened + timedelta(days=20), last)
         act = Act.SEL if start < BARNETS_LOV else Act.BL
-        paragraph, account = draw.rng.choice(_MEASURES[group][act])
-        end = None
-        if draw.rng.random() < 0.4:
-            end = draw.day_between(start + timedelta(days=30), last)
+        choices = _MEASURES[group][act]
+        paragraph, account = choices[draw.number(0, len(choices) - 1)]
+        end = draw.day_between(start + timedelta(days=30), last) if draw.chance(0.4) else None
         measures.append(
             TruthMeasure(
                 ref=f"{case_id}-m{n + 1}",
@@ -212,43 +286,44 @@ def _measures(draw: _Draw, case_id: int, group: TargetGroup, opened: date, last:
                 paragraph=paragraph,
                 start=start,
                 end=end,
-                has_grant=draw.rng.random() < 0.92,
-                account_code=account if draw.rng.random() < 0.95 else "5.28.99.999",
-                provider=draw.rng.choice(_PROVIDERS),
+                has_grant=draw.chance(0.92),
+                account_code=account if draw.chance(0.95) else "5.28.99.999",
+                provider=_PROVIDERS[draw.number(0, len(_PROVIDERS) - 1)],
             )
         )
     return measures
 
 
+def _days(draw: _Draw, kept: tuple[int, int], broken: tuple[int, int], keep: float = 0.85) -> timedelta:
+    """A delay within a deadline (``kept`` range) with probability ``keep``, else past it."""
+    low, high = kept if draw.chance(keep) else broken
+    return timedelta(days=draw.number(low, high))
+
+
 def _events(draw: _Draw, case_id: int, opened: date, last: date, first_measure: date | None) -> list[TruthEvent]:
     """Milestones: most deadlines kept (investigation within 4 months, follow-up within 3, then every 6)."""
-    rng = draw.rng
-    dated: list[tuple[EventKind, date]] = [(EventKind.notification, opened - timedelta(days=rng.randint(0, 20)))]
-    started = opened + timedelta(days=rng.randint(0, 14))
+    dated: list[tuple[EventKind, date]] = [(EventKind.notification, opened - timedelta(days=draw.number(0, 20)))]
+    started = opened + timedelta(days=draw.number(0, 14))
     dated.append((EventKind.investigation_started, started))
-    completed = started + timedelta(days=rng.randint(30, 115) if rng.random() < 0.85 else rng.randint(125, 200))
+    completed = started + _days(draw, (30, 115), (125, 200))
     dated.append((EventKind.investigation_completed, completed))
-    decision = completed + timedelta(days=rng.randint(1, 14))
+    decision = completed + timedelta(days=draw.number(1, 14))
     dated.append((EventKind.decision, decision))
     if decision < BARNETS_LOV:  # SEL §140: the plan comes before the decision
-        plan = (
-            decision - timedelta(days=rng.randint(1, 10))
-            if rng.random() < 0.85
-            else decision + timedelta(days=rng.randint(10, 60))
-        )
+        plan = decision + _days(draw, (-10, -1), (10, 60))
     else:  # BL §91: the plan within 3 months
-        plan = decision + timedelta(days=rng.randint(5, 85) if rng.random() < 0.85 else rng.randint(100, 160))
+        plan = decision + _days(draw, (5, 85), (100, 160))
     dated.append((EventKind.plan_made, plan))
-    if rng.random() < 0.85:
-        dated.append((EventKind.child_conversation, started + timedelta(days=rng.randint(5, 60))))
-    if rng.random() < 0.8:
-        dated.append((EventKind.consent, opened + timedelta(days=rng.randint(0, 30))))
+    if draw.chance(0.85):
+        dated.append((EventKind.child_conversation, started + timedelta(days=draw.number(5, 60))))
+    if draw.chance(0.8):
+        dated.append((EventKind.consent, opened + timedelta(days=draw.number(0, 30))))
     if first_measure is not None:
-        follow = first_measure + timedelta(days=rng.randint(40, 88) if rng.random() < 0.85 else rng.randint(100, 150))
+        follow = first_measure + _days(draw, (40, 88), (100, 150))
         while follow <= last:
             dated.append((EventKind.follow_up, follow))
-            follow += timedelta(days=rng.randint(120, 178) if rng.random() < 0.85 else rng.randint(190, 260))
-    for _ in range(rng.randint(1, 4)):
+            follow += _days(draw, (120, 178), (190, 260))
+    for _ in range(draw.number(1, 4)):
         dated.append((EventKind.journal_note, draw.day_between(opened, last)))
     kept = [(kind, on) for kind, on in dated if on <= last]
     return [TruthEvent(kind=kind, occurred_on=on, ref=f"{case_id}-e{n + 1}") for n, (kind, on) in enumerate(kept)]
@@ -264,34 +339,30 @@ def _modified(draw: _Draw, case: TruthCase) -> datetime:
     if case.closed is not None:
         activity.append(case.closed)
     day = draw.day_between(max(activity), draw.as_of)
-    moment = time(
-        draw.rng.randint(7, 16), draw.rng.randint(0, 59), draw.rng.randint(0, 59), draw.rng.randint(0, 999) * 1000
-    )
+    moment = time(draw.number(7, 16), draw.number(0, 59), draw.number(0, 59), draw.number(0, 999) * 1000)
     return datetime.combine(day, moment, tzinfo=UTC)
 
 
 def _case(
     draw: _Draw,
     case_id: int,
-    code: str,
     worker: TruthCaseworker,
     *,
     child: TruthChild,
     opened: date,
-    sequence: int,
+    case_number: str,
     family_case_number: str | None,
 ) -> TruthCase:
-    rng = draw.rng
     closed = None
-    if rng.random() < 0.25 and (draw.as_of - opened).days > 200:
+    if draw.chance(0.25) and (draw.as_of - opened).days > 200:
         closed = draw.day_between(opened + timedelta(days=180), draw.as_of)
     last = closed or draw.as_of
     case = TruthCase(
         id=case_id,
-        municipality=code,
+        municipality=worker.municipality,
         child=child,
         caseworker_ref=worker.ref,
-        case_number=f"27.24.00-G01-{sequence}-{opened.year % 100:02d}",
+        case_number=case_number,
         family_case_number=family_case_number,
         kle="27.24.00",
         target_group=worker.target_group,
@@ -300,8 +371,8 @@ def _case(
         modified=datetime.combine(opened, time(), tzinfo=UTC),
     )
     case.measures = _measures(draw, case_id, worker.target_group, opened, last)
-    if rng.random() < 0.85:
-        case.assessments = _series(draw, opened + timedelta(days=rng.randint(14, 120)), last, worker.name)
+    if draw.chance(0.85):
+        case.assessments = _series(draw, opened + timedelta(days=draw.number(14, 120)), last, worker.name)
     first_measure = min((m.start for m in case.measures), default=None)
     case.events = _events(draw, case_id, opened, last, first_measure)
     case.modified = _modified(draw, case)
@@ -311,7 +382,7 @@ def _case(
 def _break(draw: _Draw, case: TruthCase, defect: Defect) -> None:
     case.defect = defect
     if defect is Defect.bad_cpr:
-        case.child.cpr = draw.rng.choice(_BAD_CPRS)
+        case.child.cpr = _BAD_CPRS[draw.number(0, len(_BAD_CPRS) - 1)]
     elif defect in (Defect.score_out_of_range, Defect.unknown_theme):
         if not case.assessments:
             case.assessments = [TruthAssessment(Theme.sundhed.value, 3, case.opened + timedelta(days=30), None)]
@@ -320,7 +391,7 @@ def _break(draw: _Draw, case: TruthCase, defect: Defect) -> None:
         else:
             case.assessments[0].theme = "humoer"
     elif defect is Defect.closed_before_opened:
-        case.closed = case.opened - timedelta(days=draw.rng.randint(1, 60))
+        case.closed = case.opened - timedelta(days=draw.number(1, 60))
 
 
 def generate(
@@ -333,76 +404,105 @@ def generate(
     as_of: date = DEFAULT_AS_OF,
     municipality_codes: Sequence[str] | None = None,
 ) -> GroundTruth:
-    """A ground truth drawn from ``seed``.
+    """A ground truth drawn from ``seed``: the same parameters give an equal truth.
 
     ``caseworkers`` and ``cases`` are per municipality; without ``cases`` the count follows
     from the caseworkers' loads. ``municipality_codes`` picks the kommunekoder (default: the
-    first ``municipalities`` of a fixed list). ``invalid`` adds that many broken cases,
-    cycling through every :class:`Defect`.
+    first ``municipalities`` of a fixed list of real ones). ``invalid`` adds that many
+    broken cases after the valid ones, cycling through every :class:`Defect`. Nothing is
+    dated after ``as_of`` except what :func:`touch` adds later. Case ids start at 1001.
     """
     codes = list(municipality_codes) if municipality_codes else list(MUNICIPALITIES)[:municipalities]
-    draw = _Draw(random.Random(seed), as_of, set())
+    if len(codes) < municipalities:
+        raise ValueError(f"at most {len(MUNICIPALITIES)} municipalities without explicit municipality_codes")
+    if as_of < FIRST_OPENING + timedelta(days=60):
+        raise ValueError(f"as_of must be after {FIRST_OPENING + timedelta(days=60)}: cases open from {FIRST_OPENING}")
     truth = GroundTruth(
         seed=seed, municipalities={c: MUNICIPALITIES.get(c, f"Kommune {c}") for c in codes}, caseworkers={}, cases=[]
     )
-    case_id = 1000
-    sequences: dict[int, int] = {}
-    first_opening = date(2019, 1, 1)
-    for m, code in enumerate(codes):
-        workers = _caseworkers(draw, code, caseworkers, first_number=m * 1000 + 1)
-        truth.caseworkers.update((w.ref, w) for w in workers)
-        for worker, load in zip(workers, _loads(draw, workers, cases), strict=True):
-            for size in _family_sizes(draw, load):
-                mother = draw.cpr(draw.day_between(date(1965, 1, 1), date(1995, 12, 31)))
-                father = (
-                    draw.cpr(draw.day_between(date(1960, 1, 1), date(1993, 12, 31)))
-                    if draw.rng.random() < 0.8
-                    else UNKNOWN_GUARDIAN
-                )
-                opened = draw.day_between(first_opening, as_of - timedelta(days=30))
-                family_number = None
-                if size > 1 and draw.rng.random() < 0.2:
-                    sequences[opened.year] = sequences.get(opened.year, 0) + 1
-                    family_number = f"27.24.00-G01-{sequences[opened.year]}-{opened.year % 100:02d}"
-                for _ in range(size):
-                    born = draw.day_between(opened - timedelta(days=17 * 365), opened - timedelta(days=30))
-                    child = TruthChild(cpr=draw.cpr(born), name=draw.name(), guardians=[mother, father])
-                    sequences[opened.year] = sequences.get(opened.year, 0) + 1
-                    case_id += 1
-                    truth.cases.append(
-                        _case(
-                            draw,
-                            case_id,
-                            code,
-                            worker,
-                            child=child,
-                            opened=opened,
-                            sequence=sequences[opened.year],
-                            family_case_number=family_number,
-                        )
-                    )
-    defects = list(Defect)
-    worker_refs = sorted(truth.caseworkers)
-    for n in range(invalid):
-        worker = truth.caseworkers[worker_refs[n % len(worker_refs)]]
-        born = draw.day_between(date(2008, 1, 1), date(2020, 12, 31))
-        child = TruthChild(cpr=draw.cpr(born), name=draw.name(), guardians=[UNKNOWN_GUARDIAN])
-        opened = draw.day_between(date(2021, 1, 1), as_of - timedelta(days=30))
-        sequences[opened.year] = sequences.get(opened.year, 0) + 1
-        case_id += 1
+    with _cyclic_gc_paused():
+        _Generation(_Draw(seed, as_of), truth).fill(caseworkers, cases, invalid)
+    return truth
+
+
+@contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while the truth is built.
+
+    The truth is hundreds of thousands of acyclic objects at benchmark sizes; the collector
+    would scan them again and again, which doubles the generation time.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+class _Generation:
+    """Numbering state of one generation: case ids and case-number sequences per year."""
+
+    def __init__(self, draw: _Draw, truth: GroundTruth) -> None:
+        self.draw = draw
+        self.truth = truth
+        self.last_id = 1000
+        self.sequences: dict[int, int] = {}
+
+    def case_number(self, opened: date) -> str:
+        self.sequences[opened.year] = sequence = self.sequences.get(opened.year, 0) + 1
+        return f"27.24.00-G01-{sequence}-{opened.year % 100:02d}"
+
+    def add(
+        self, worker: TruthCaseworker, child: TruthChild, opened: date, family_case_number: str | None
+    ) -> TruthCase:
+        self.last_id += 1
         case = _case(
-            draw,
-            case_id,
-            worker.municipality,
+            self.draw,
+            self.last_id,
             worker,
             child=child,
             opened=opened,
-            sequence=sequences[opened.year],
-            family_case_number=None,
+            case_number=self.case_number(opened),
+            family_case_number=family_case_number,
         )
-        _break(draw, case, defects[n % len(defects)])
-        truth.cases.append(case)
-    return truth
+        self.truth.cases.append(case)
+        return case
+
+    def fill(self, caseworkers: int, cases: int | None, invalid: int) -> None:
+        draw = self.draw
+        for m, code in enumerate(self.truth.municipalities):
+            workers = _caseworkers(draw, code, caseworkers, first_number=m * caseworkers + 1)
+            self.truth.caseworkers.update((w.ref, w) for w in workers)
+            for worker, load in zip(workers, _loads(draw, workers, cases), strict=True):
+                for size in _family_sizes(draw, load):
+                    self.family(worker, size)
+        defects = list(Defect)
+        worker_refs = sorted(self.truth.caseworkers)
+        for n in range(invalid):
+            worker = self.truth.caseworkers[worker_refs[n % len(worker_refs)]]
+            born = draw.day_between(date(2008, 1, 1), date(2020, 12, 31))
+            child = TruthChild(cpr=draw.cpr(born), name=draw.name(), guardians=[UNKNOWN_GUARDIAN])
+            opened = draw.day_between(date(2021, 1, 1), draw.as_of - timedelta(days=30))
+            _break(draw, self.add(worker, child, opened, None), defects[n % len(defects)])
+
+    def family(self, worker: TruthCaseworker, size: int) -> None:
+        """``size`` siblings with the same guardians and caseworker, opened together.
+
+        Some multi-child families are kept the old way, as one family case: their
+        children's cases then share its case number as ``family_case_number``.
+        """
+        draw = self.draw
+        mother = draw.cpr(draw.day_between(date(1965, 1, 1), date(1995, 12, 31)))
+        father = (
+            draw.cpr(draw.day_between(date(1960, 1, 1), date(1993, 12, 31))) if draw.chance(0.8) else UNKNOWN_GUARDIAN
+        )
+        opened = draw.day_between(FIRST_OPENING, draw.as_of - timedelta(days=30))
+        family_case_number = self.case_number(opened) if size > 1 and draw.chance(0.2) else None
+        for born in _births(draw, opened, size):
+            child = TruthChild(cpr=draw.cpr(born), name=draw.name(), guardians=[mother, father])
+            self.add(worker, child, opened, family_case_number)
 
 
 def touch(truth: GroundTruth, n: int, seed: int, at: datetime) -> list[int]:

@@ -45,7 +45,7 @@ BROKEN_DATE_TEXT = "2023-02-30"
 """What renderers write instead of ``opened`` for a case with ``Defect.broken_date``."""
 
 
-@dataclass
+@dataclass(slots=True)
 class TruthCaseworker:
     ref: str  # stable id, e.g. "cw-0007"
     logon: str  # e.g. "ab1234"
@@ -55,14 +55,14 @@ class TruthCaseworker:
     target_group: TargetGroup
 
 
-@dataclass
+@dataclass(slots=True)
 class TruthChild:
     cpr: str  # "DDMMYY-SSSS"; malformed for Defect.bad_cpr
     name: str
     guardians: list[str]  # guardian CPRs; "000000-0000" for an unknown one
 
 
-@dataclass
+@dataclass(slots=True)
 class TruthMeasure:
     ref: str
     act: Act
@@ -74,7 +74,7 @@ class TruthMeasure:
     provider: str | None
 
 
-@dataclass
+@dataclass(slots=True)
 class TruthAssessment:
     theme: str  # a Theme value; "humoer" for Defect.unknown_theme
     value: int | None  # 1..5, None = ikke vurderet; 7 for Defect.score_out_of_range
@@ -82,14 +82,14 @@ class TruthAssessment:
     assessor: str | None
 
 
-@dataclass
+@dataclass(slots=True)
 class TruthEvent:
     kind: EventKind
     occurred_on: date
     ref: str
 
 
-@dataclass
+@dataclass(slots=True)
 class TruthCase:
     id: int  # the source's own id; adapters use str(id) as source_ref
     municipality: str
@@ -112,7 +112,7 @@ class TruthCase:
         return CaseStatus.closed if self.closed is not None else CaseStatus.open
 
 
-@dataclass
+@dataclass(slots=True)
 class GroundTruth:
     seed: int
     municipalities: dict[str, str]  # kommunekode -> name
