@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import Field
 
 from bridge.adapter import Adapter, AdapterConfig, Batch, Rejection
+from bridge.errors import AdapterError
 from bridge.hookspecs import hookimpl
 from bridge.model.records import (
     AssessmentRecord,
@@ -33,6 +34,11 @@ from bridge.testing.truth import BROKEN_DATE_TEXT, Defect, GroundTruth, TruthCas
 
 
 class SyntheticConfig(AdapterConfig):
+    """Settings of a synthetic source: the ground truth's parameters and knobs for tests.
+
+    The municipality comes from the source's ``municipality`` in bridge.toml.
+    """
+
     seed: int = 1
     caseworkers: int = Field(default=10, ge=1)
     cases: int | None = Field(default=None, ge=1)
@@ -42,6 +48,9 @@ class SyntheticConfig(AdapterConfig):
     touched: int = Field(default=0, ge=0, description="rounds of changes since as_of, one day apart")
     touch_count: int = Field(default=5, ge=1, description="cases changed per round")
     batch_delay: float = Field(default=0.0, ge=0, description="seconds to wait before each batch (tests)")
+    fail_after_batches: int | None = Field(
+        default=None, ge=0, description="raise RuntimeError after yielding this many batches (crash tests)"
+    )
 
     def truth(self, municipality: str) -> GroundTruth:
         """The ground truth this configuration serves for ``municipality``."""
@@ -59,11 +68,12 @@ class SyntheticConfig(AdapterConfig):
         return truth
 
 
-def _sort_key(case: TruthCase) -> tuple[str, int]:
-    return (case.modified.isoformat(), case.id)
+def _sort_key(case: TruthCase) -> tuple[datetime, int]:
+    return (case.modified, case.id)
 
 
 def _cursor(case: TruthCase) -> str:
+    """``<modified ISO>|<id>`` of the last case in a batch: the next fetch starts after it."""
     return f"{case.modified.isoformat()}|{case.id}"
 
 
@@ -71,7 +81,14 @@ def _after(cursor: str | None) -> Callable[[TruthCase], bool]:
     if cursor is None:
         return lambda _case: True
     moment, _, ident = cursor.rpartition("|")
-    bound = (datetime.fromisoformat(moment).isoformat(), int(ident))
+    try:
+        bound = (datetime.fromisoformat(moment), int(ident))
+    except ValueError:
+        raise AdapterError(
+            f"the synthetic source cannot resume from cursor {cursor!r}: expected <modified>|<id>"
+        ) from None
+    if bound[0].tzinfo is None:
+        raise AdapterError(f"the synthetic source cannot resume from cursor {cursor!r}: the time has no zone")
     return lambda case: _sort_key(case) > bound
 
 
@@ -126,7 +143,7 @@ def _assessment(n: int, raw: dict[str, Any]) -> AssessmentRecord:
     except ValueError:
         raise ValueError(f"assessment {n}: unknown theme {raw['theme']!r}") from None
     value = raw["value"]
-    if value is not None and not (isinstance(value, int) and 1 <= value <= 5):
+    if value is not None and not (type(value) is int and 1 <= value <= 5):
         raise ValueError(f"assessment {n}: value {value!r} is outside 1–5")
     return AssessmentRecord(
         theme=theme, value=value, assessed_on=_day(raw["on"], f"assessment {n}"), assessor=raw["by"]
@@ -145,7 +162,14 @@ class SyntheticAdapter(Adapter):
         """Nothing to reach: the synthetic source is always there."""
 
     def parse_payload(self, payload: str) -> CaseRecord:
-        data = json.loads(payload)
+        """Validate one rendered case; ``ValueError`` with a reason that holds no CPR if it is bad."""
+        try:
+            return self._parse(json.loads(payload))
+        except (KeyError, TypeError, AttributeError) as exc:
+            # A payload that is not a synthetic case at all (hand-edited, truncated).
+            raise ValueError(f"not a synthetic case payload ({type(exc).__name__}: {exc})") from None
+
+    def _parse(self, data: dict[str, Any]) -> CaseRecord:
         persons = self.context.persons
         try:
             child = persons.person(data["child"]["cpr"])
@@ -198,7 +222,9 @@ class SyntheticAdapter(Adapter):
         truth = self.config.truth(self.context.municipality)
         pending = sorted(filter(_after(cursor), truth.cases), key=_sort_key)
         size = self.config.page_size
-        for start in range(0, len(pending), size):
+        for number, start in enumerate(range(0, len(pending), size)):
+            if number == self.config.fail_after_batches:
+                raise RuntimeError(f"synthetic source failed after {number} batches (fail_after_batches)")
             if self.config.batch_delay:
                 time.sleep(self.config.batch_delay)
             page = pending[start : start + size]
