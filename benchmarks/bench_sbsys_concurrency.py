@@ -22,8 +22,8 @@ from pydantic import SecretStr
 
 from bridge.adapter import SourceContext
 from bridge.privacy import Pseudonymizer
-from bridge.testing.generate import generate
-from bridge.testing.server import serve
+from bridge.simulation.server import serve
+from bridge.synthetic.generate import generate
 from bridge_sbsys.adapter import SbsysAdapter, SbsysConfig
 from bridge_sbsys.simulator import SbsysSimulator, SimulatorSettings, connection_settings
 

@@ -27,7 +27,7 @@ from bridge.config import BridgeConfig, parse_config
 from bridge.privacy import Pseudonymizer
 from bridge.store import open_store
 from bridge.sync import run_sync
-from bridge.testing.synthetic import SyntheticAdapter, SyntheticConfig
+from bridge.synthetic.adapter import SyntheticAdapter, SyntheticConfig
 
 MUNICIPALITY = "461"
 SECRET = "benchmark-secret"

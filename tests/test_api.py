@@ -12,7 +12,7 @@ from bridge.errors import ConfigError
 from bridge.privacy import Pseudonymizer
 from bridge.services import scoring
 from bridge.store import Store
-from bridge.testing.synthetic import SyntheticConfig
+from bridge.synthetic.adapter import SyntheticConfig
 
 TOML = """
 [[sources]]

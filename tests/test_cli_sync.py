@@ -16,7 +16,7 @@ from sqlalchemy import text
 
 from bridge.privacy import Pseudonymizer
 from bridge.store import Store, open_store
-from bridge.testing.synthetic import SyntheticConfig
+from bridge.synthetic.adapter import SyntheticConfig
 from tests.conftest import TEST_SECRET
 from tests.storecheck import bridge_cli, dump, hashes, stored_records
 

@@ -18,8 +18,8 @@ import pytest
 
 from bridge.model.records import Act, EventKind, TargetGroup, Theme
 from bridge.privacy import Pseudonymizer, is_unknown_cpr, parse_cpr
-from bridge.testing import generate, touch
-from bridge.testing.truth import Defect, GroundTruth, TruthCase
+from bridge.synthetic import generate, touch
+from bridge.synthetic.truth import Defect, GroundTruth, TruthCase
 
 AS_OF = date(2026, 11, 1)
 

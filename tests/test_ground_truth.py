@@ -13,9 +13,9 @@ import pytest
 from bridge.adapter import SourceContext
 from bridge.model.records import Act, EventKind, TargetGroup
 from bridge.privacy import InvalidCPR, Pseudonymizer, is_unknown_cpr, parse_cpr
-from bridge.testing.generate import generate, touch
-from bridge.testing.synthetic import SyntheticAdapter, SyntheticConfig
-from bridge.testing.truth import BROKEN_DATE_TEXT, Defect, GroundTruth
+from bridge.synthetic.adapter import SyntheticAdapter, SyntheticConfig
+from bridge.synthetic.generate import generate, touch
+from bridge.synthetic.truth import BROKEN_DATE_TEXT, Defect, GroundTruth
 
 
 @pytest.fixture(scope="module")
@@ -195,7 +195,7 @@ def test_touched_cases_come_after_the_old_cursor(persons: Pseudonymizer) -> None
 def test_a_replayed_payload_parses_to_the_same_record(persons: Pseudonymizer) -> None:
     adapter = _adapter(persons)
     [first, *_] = adapter.fetch(None)
-    from bridge.testing.synthetic import render
+    from bridge.synthetic.adapter import render
 
     truth = adapter.config.truth("461")
     by_id = {str(c.id): c for c in truth.cases}

@@ -184,6 +184,16 @@ def test_an_adapter_that_leaves_out_abstract_methods_is_refused() -> None:
         adapters_from(Unfinished)
 
 
+@pytest.mark.parametrize("declared", ["bridge_x.simulator", "not a path:sim", ":simulate", 42])
+def test_an_adapter_declaring_a_malformed_simulator_is_refused(declared: object) -> None:
+    class Simulated(ProbeAdapter):
+        name = "simulated"
+        simulator = declared  # type: ignore[assignment]
+
+    with pytest.raises(PluginError, match=r"'simulated' .*declares simulator"):
+        adapters_from(Simulated)
+
+
 def test_two_adapters_with_the_same_name_are_refused() -> None:
     class Twin(ProbeAdapter):
         pass  # inherits name "probe"
@@ -211,7 +221,7 @@ def test_an_adapter_name_taken_by_an_installed_adapter_is_refused() -> None:
     with pytest.raises(PluginError, match=r"'synthetic' is registered twice") as refused:
         adapters_from(clash)
     # pluggy calls the newest plugin first, so name both sides without assuming an order
-    assert "bridge.testing.synthetic.SyntheticAdapter" in str(refused.value)
+    assert "bridge.synthetic.adapter.SyntheticAdapter" in str(refused.value)
     assert "Clash" in str(refused.value)
 
 
@@ -254,7 +264,7 @@ def test_an_adapter_defined_outside_any_distribution_says_so() -> None:
 
 
 def test_an_adapter_shipped_in_the_bridge_distribution_reports_bridge_and_its_version() -> None:
-    shipped = type("Shipped", (ProbeAdapter,), {"__module__": "bridge.testing.shipped", "name": "shipped"})
+    shipped = type("Shipped", (ProbeAdapter,), {"__module__": "bridge.synthetic.shipped", "name": "shipped"})
     info = adapters_from(shipped)["shipped"]
     assert info.distribution == "bridge"
     assert info.version == importlib.metadata.version("bridge")
@@ -264,7 +274,7 @@ def test_the_builtin_synthetic_adapter_reports_bridge_and_its_version() -> None:
     info = get_plugins().adapters()["synthetic"]
     assert info.distribution == "bridge"
     assert info.version == importlib.metadata.version("bridge")
-    assert info.adapter.__module__ == "bridge.testing.synthetic"
+    assert info.adapter.__module__ == "bridge.synthetic.adapter"
     assert info.description
 
 

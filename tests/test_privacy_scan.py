@@ -17,8 +17,8 @@ from bridge.plugins import registered
 from bridge.privacy import CprRedactingFilter
 from bridge.store import Store
 from bridge.sync import run_sync
-from bridge.testing.synthetic import SyntheticConfig
-from bridge.testing.truth import GroundTruth
+from bridge.synthetic.adapter import SyntheticConfig
+from bridge.synthetic.truth import GroundTruth
 from tests.storecheck import CONTENT_TABLES
 
 MUNICIPALITY = "461"

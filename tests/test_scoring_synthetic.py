@@ -53,7 +53,7 @@ def _second_case(record: CaseRecord, municipality: str) -> CaseRecord:
 
 def load_synthetic(store: Store, persons: Pseudonymizer, *, seed: int = SEED) -> Loaded:
     """Store the synthetic truth, a second case for a few children, and mark a few cases deleted."""
-    from bridge.testing.generate import generate
+    from bridge.synthetic.generate import generate
 
     truth = generate(seed=seed, municipalities=2, caseworkers=3, as_of=AS_OF)
     records = truth.expected_records(persons)

@@ -15,8 +15,8 @@ from bridge.sync import BatchDone, exit_code, run_sync
 from bridge.sync import ledger as ledger_module
 from bridge.sync.lock import source_lock
 from bridge.sync.replay import replay_quarantined
-from bridge.testing.synthetic import SyntheticConfig
-from bridge.testing.truth import GroundTruth
+from bridge.synthetic.adapter import SyntheticConfig
+from bridge.synthetic.truth import GroundTruth
 from tests.storecheck import dump, hashes, stored_records
 
 MUNICIPALITY = "461"

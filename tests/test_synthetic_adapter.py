@@ -14,8 +14,8 @@ from bridge.errors import AdapterError
 from bridge.model.records import rejection_reason
 from bridge.plugins import get_plugins
 from bridge.privacy import Pseudonymizer
-from bridge.testing.synthetic import SyntheticAdapter, SyntheticConfig, render
-from bridge.testing.truth import GroundTruth
+from bridge.synthetic.adapter import SyntheticAdapter, SyntheticConfig, render
+from bridge.synthetic.truth import GroundTruth
 
 MUNICIPALITY = "751"
 

@@ -27,10 +27,11 @@ from bridge.adapter import Adapter
 from bridge.errors import ConfigError, PluginError
 from bridge.reports.formats import ReportFormat
 
-BUILTIN_PLUGINS = ("bridge.testing.synthetic", "bridge.reports.builtin")
+BUILTIN_PLUGINS = ("bridge.synthetic.adapter", "bridge.reports.builtin")
 ENTRY_POINT_GROUP = "bridge"
 ALLOW_LIST_ENV = "BRIDGE_LOAD_PLUGINS"
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_SIMULATOR = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
 T = TypeVar("T")
 
@@ -86,6 +87,12 @@ def _accept_adapter(cls: type[Adapter]) -> str:
         raise PluginError(f"adapter {_origin(cls)} needs a lower-case `name` (letters, digits, _)")
     if not (isinstance(cls.Config, type) and issubclass(cls.Config, BaseModel)):
         raise PluginError(f"adapter {name!r} ({_origin(cls)}) needs a pydantic `Config` class")
+    simulator = cls.simulator
+    if simulator is not None and not (isinstance(simulator, str) and _SIMULATOR.match(simulator)):
+        raise PluginError(
+            f"adapter {name!r} ({_origin(cls)}) declares simulator {simulator!r}; "
+            "it must be None or 'module:attribute' naming a simulator factory"
+        )
     if inspect.isabstract(cls):
         missing = ", ".join(sorted(cls.__abstractmethods__))
         raise PluginError(f"adapter {name!r} ({_origin(cls)}) does not implement {missing}")

@@ -17,11 +17,11 @@ from tests.storecheck import bridge_cli, dump, hashes, stored_records
 from bridge.config import BridgeConfig, parse_config
 from bridge.model.tables import SyncRun
 from bridge.privacy import Pseudonymizer
+from bridge.simulation.server import serve
 from bridge.store import Store
 from bridge.sync import run_sync
-from bridge.testing.generate import generate
-from bridge.testing.server import serve
-from bridge.testing.truth import GroundTruth
+from bridge.synthetic.generate import generate
+from bridge.synthetic.truth import GroundTruth
 from bridge_sbsys.simulator import SbsysSimulator, SimulatorSettings, connection_settings
 
 pytestmark = pytest.mark.slow

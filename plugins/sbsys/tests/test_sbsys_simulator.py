@@ -15,17 +15,17 @@ from plugins.sbsys.tests.fake_sbsip import REFERENCE
 from pydantic import SecretStr
 from typer.testing import CliRunner
 
-from bridge import simulate as simulate_module
 from bridge.adapter import Adapter, Batch, SourceContext
+from bridge.cli import simulate as simulate_module
 from bridge.config import SourceSettings
 from bridge.errors import AdapterError, ConfigError
 from bridge.hookspecs import hookimpl
 from bridge.plugins import registered
 from bridge.privacy import Pseudonymizer
-from bridge.simulate import SimulatorRequest, has_simulator, parse_options, simulated, simulator_for
-from bridge.testing.generate import generate
-from bridge.testing.server import ServerTLS, serve
-from bridge.testing.truth import BROKEN_DATE_TEXT, Defect, GroundTruth
+from bridge.simulation import SimulatorRequest, has_simulator, parse_options, simulated, simulator_for
+from bridge.simulation.server import ServerTLS, serve
+from bridge.synthetic.generate import generate
+from bridge.synthetic.truth import BROKEN_DATE_TEXT, Defect, GroundTruth
 from bridge_sbsys import wire
 from bridge_sbsys.adapter import SbsysAdapter, SbsysConfig
 from bridge_sbsys.simulator import OTHER_ID_BASE, SbsysSimulator, SimulatorSettings, connection_settings

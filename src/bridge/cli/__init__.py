@@ -9,11 +9,10 @@ from typing import Annotated
 
 import typer
 
-from bridge.cli import demo, quarantine, scores, sources
+from bridge.cli import demo, quarantine, scores, simulate, sources
 from bridge.cli.common import State
 from bridge.cli.output import ListFormat, configure_logging, fail
 from bridge.errors import BridgeError
-from bridge.simulate import simulate
 
 app = typer.Typer(
     name="bridge",
@@ -46,7 +45,7 @@ app.command()(sources.check)
 app.command()(sources.sync)
 app.command()(sources.runs)
 app.command()(demo.demo)
-app.command()(simulate)
+app.command()(simulate.simulate)
 app.add_typer(scores.app, name="scores")
 app.add_typer(quarantine.app, name="quarantine")
 app.add_typer(sources.db, name="db")

@@ -23,7 +23,7 @@ from bridge.config import SourceSettings, load_config
 from bridge.model.tables import Case
 from bridge.store import open_store
 from bridge.sync import run_sync
-from bridge.testing.truth import GroundTruth
+from bridge.synthetic.truth import GroundTruth
 
 DEMO_CONFIG = """\
 # The bridge demo: synthetic municipalities, served over loopback. Safe to delete.
@@ -57,8 +57,8 @@ invalid = 3
 
 def _truth(source: SourceSettings) -> GroundTruth:
     """The ground truth a demo source serves, drawn from its settings."""
-    from bridge.testing.generate import generate
-    from bridge.testing.synthetic import SyntheticConfig
+    from bridge.synthetic.adapter import SyntheticConfig
+    from bridge.synthetic.generate import generate
 
     if source.adapter == "synthetic":
         return SyntheticConfig.model_validate(source.settings).truth(source.municipality)
@@ -80,8 +80,8 @@ def demo(
     (scores.html) and compares the store with the ground truth.
     """
     from bridge.reports.scoring import write_scoring_report
-    from bridge.simulate import has_simulator, simulated
-    from bridge.testing.generate import DEFAULT_AS_OF
+    from bridge.simulation import has_simulator, simulated
+    from bridge.synthetic.generate import DEFAULT_AS_OF
 
     directory.mkdir(parents=True, exist_ok=True)
     config_path = directory / "bridge.toml"

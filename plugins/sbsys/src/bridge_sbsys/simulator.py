@@ -15,7 +15,7 @@ included. How the ground truth is laid out in SB-SYS:
   assessment date and assessor;
 - a few unrelated cases (another KLE) are there too, for the number interval to leave out.
 
-Cases with a :class:`~bridge.testing.truth.Defect` go on the wire broken (a bad CPR, a 7 or
+Cases with a :class:`~bridge.synthetic.truth.Defect` go on the wire broken (a bad CPR, a 7 or
 an unknown theme in the form XML, closed before opened, ``2023-02-30``).
 
 The SB-SYS ids of grants, notes, erindringer and documents are allocated by the
@@ -57,9 +57,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from bridge.errors import ConfigError
 from bridge.model.records import Act, CaseRecord, EventKind
 from bridge.privacy import InvalidCPR, Pseudonymizer, is_unknown_cpr, parse_cpr
-from bridge.simulate import RunningSimulator, SimulatorRequest
-from bridge.testing.server import serve
-from bridge.testing.truth import BROKEN_DATE_TEXT, Defect, GroundTruth, TruthCase, TruthMeasure
+from bridge.simulation import RunningSimulator, SimulatorRequest
+from bridge.simulation.server import serve
+from bridge.synthetic.truth import BROKEN_DATE_TEXT, Defect, GroundTruth, TruthCase, TruthMeasure
 from bridge_sbsys import wire
 from bridge_sbsys.wire import Caseworker, Json, Person, SagFacts
 
@@ -213,7 +213,7 @@ class SbsysSimulator:
 
     def modify(self, n: int, seed: int = 0) -> list[int]:
         """Modify ``n`` cases of the ground truth now; return their ids."""
-        from bridge.testing.generate import touch
+        from bridge.synthetic.generate import touch
 
         with self._lock:
             at = self.now()

@@ -29,8 +29,8 @@ from bridge.model.records import (
     rejection_reason,
 )
 from bridge.privacy import InvalidCPR
-from bridge.testing.generate import DEFAULT_AS_OF, generate, touch
-from bridge.testing.truth import BROKEN_DATE_TEXT, Defect, GroundTruth, TruthCase
+from bridge.synthetic.generate import DEFAULT_AS_OF, generate, touch
+from bridge.synthetic.truth import BROKEN_DATE_TEXT, Defect, GroundTruth, TruthCase
 
 
 class SyntheticConfig(AdapterConfig):

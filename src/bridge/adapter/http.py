@@ -1,131 +1,26 @@
-"""The Adapter base: what a source-system plugin implements.
+"""HTTP: one client factory with bounded retries, shared by every HTTP adapter.
 
-An adapter knows one wire format and nothing about the store. It is built from its
-pydantic ``Config`` (secrets as ``SecretStr``) and a :class:`SourceContext`, and yields
-:class:`Batch` es: validated records, rejections with reasons, and the cursor to resume
-after the batch. The sync engine commits each batch with its cursor in one transaction.
-
-Below the base, in their own sections, the tools adapters share so each wire format is read
-the same way: :func:`http_client` (timeouts, TLS, bounded retries through
-:class:`RetryTransport`) with :func:`raise_for_status`; hardened XML parsing
-(:func:`parse_xml`, :func:`iter_xml_elements`); and paging (:func:`paginate_offset`,
-:func:`bounded_map`).
+:func:`http_client` sets timeouts, TLS and retries once (through :class:`RetryTransport`);
+:func:`raise_for_status` turns a failed answer into an error that names the endpoint.
 """
 
 from __future__ import annotations
 
 import email.utils
 import logging
-import os
 import random
-import re
 import ssl
 import time
-from abc import ABC, abstractmethod
-from collections import deque
-from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC
-from itertools import islice
 from pathlib import Path
-from typing import IO, Any, ClassVar, TypedDict, TypeVar
+from typing import Any
 
 import httpx
-from lxml import etree
-from pydantic import BaseModel, ConfigDict
 
 from bridge.errors import AdapterError, AuthError, ConfigError, SourceUnavailable
-from bridge.model.records import CaseRecord
-from bridge.privacy import Pseudonymizer, mask_cpr
-
-
-class AdapterConfig(BaseModel):
-    """Base of every adapter's ``Config``. Unknown keys are errors, so typos are caught."""
-
-    model_config = ConfigDict(extra="forbid")
-
-
-@dataclass(frozen=True, slots=True)
-class Rejection:
-    """A record the source sent that could not be accepted.
-
-    ``payload`` is the raw text as received, so the record can be replayed once the
-    cause is fixed. ``reason`` must not contain person data.
-    """
-
-    source_ref: str | None
-    reason: str
-    payload: str
-
-
-@dataclass(slots=True)
-class Batch:
-    """Records and rejections, plus the cursor that resumes *after* them."""
-
-    records: list[CaseRecord] = field(default_factory=list)
-    rejections: list[Rejection] = field(default_factory=list)
-    cursor: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class SourceContext:
-    """What core tells an adapter about the source it serves."""
-
-    source: str
-    """The source's name in ``bridge.toml`` (e.g. ``odense-sbsys``)."""
-    municipality: str
-    """Kommunekode, 3 digits."""
-    persons: Pseudonymizer
-    """Turns CPR numbers into person and family keys; adapters never keep the CPR."""
-
-
-class Adapter(ABC):
-    """Base class of source-system adapters.
-
-    Subclasses set ``name`` (lower case, used in ``bridge.toml``), ``Config`` and a one-line
-    ``description``, and register the class through the ``bridge_register_adapters`` hook.
-    """
-
-    name: ClassVar[str]
-    description: ClassVar[str] = ""
-    Config: ClassVar[type[AdapterConfig]] = AdapterConfig
-
-    def __init__(self, config: AdapterConfig, context: SourceContext) -> None:
-        self.config = config
-        self.context = context
-
-    @abstractmethod
-    def check(self) -> None:
-        """Reach the source and authenticate, fetching no data.
-
-        Raises :class:`bridge.errors.AdapterError` (or ``AuthError``) with a message that
-        names what failed (host, endpoint) and holds no secret.
-        """
-
-    @abstractmethod
-    def fetch(self, cursor: str | None) -> Iterator[Batch]:
-        """Yield batches of everything changed after ``cursor`` (``None``: everything).
-
-        The cursor of each batch must be safe to resume from once that batch and all
-        before it are stored. Memory must stay bounded: yield as you read.
-        """
-
-    def parse_payload(self, payload: str) -> CaseRecord:
-        """Parse one quarantined payload again (``bridge quarantine replay``).
-
-        Raise ``ValueError`` (or a pydantic ``ValidationError``) with the reason if it is
-        still not acceptable. Adapters that cannot replay leave this as it is.
-        """
-        raise NotImplementedError(f"the {self.name} adapter cannot replay quarantined records")
-
-    def close(self) -> None:  # noqa: B027 - optional hook: adapters without connections keep it
-        """Release connections. Called once after ``fetch`` is done or abandoned."""
-
-
-# ---------------------------------------------------------------------------------------------
-# HTTP: one client factory with bounded retries, shared by every HTTP adapter
-# ---------------------------------------------------------------------------------------------
+from bridge.privacy import mask_cpr
 
 _http_log = logging.getLogger("bridge.http")
 
@@ -371,161 +266,3 @@ def raise_for_status(response: httpx.Response, what: str) -> httpx.Response:
     if response.status_code == 429 or response.is_server_error:
         raise SourceUnavailable(message)
     raise AdapterError(message)
-
-
-# ---------------------------------------------------------------------------------------------
-# XML: hardened lxml parsing (DESIGN §6: no entities, no network, size limits)
-# ---------------------------------------------------------------------------------------------
-
-MAX_XML_BYTES = 10 * 1024 * 1024
-
-# A DOCTYPE can only come before the root element, after an optional BOM, XML declaration,
-# comments and processing instructions. Matching there (not anywhere) keeps text such as
-# "<!DOCTYPE" inside a CDATA section from being mistaken for one.
-_DOCTYPE_IN_PROLOG = re.compile(rb"\A(?:\xef\xbb\xbf)?(?:\s+|<\?.*?\?>|<!--.*?-->)*<!DOCTYPE", re.DOTALL)
-
-
-class _Hardening(TypedDict):
-    resolve_entities: bool
-    no_network: bool
-    load_dtd: bool
-    dtd_validation: bool
-
-
-# One set of flags for whole-document and streaming parsers (lxml's iterparse takes no parser).
-_HARDENING: _Hardening = {
-    "resolve_entities": False,
-    "no_network": True,
-    "load_dtd": False,
-    "dtd_validation": False,
-}
-
-
-class XmlRejected(ValueError):
-    """An XML document refused before or while parsing; the message says why and holds no content."""
-
-
-def safe_xml_parser(*, huge_tree: bool = False) -> etree.XMLParser:
-    """An lxml parser that resolves no entities, loads no DTD and touches no network.
-
-    ``huge_tree`` stays off unless a trusted caller needs libxml2's size limits lifted.
-    """
-    return etree.XMLParser(**_HARDENING, huge_tree=huge_tree)
-
-
-def _reject_doctype(tree: etree._ElementTree) -> None:
-    if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
-        raise XmlRejected("the document declares a DOCTYPE; DTDs and entity declarations are not accepted")
-
-
-def parse_xml(data: bytes, *, max_bytes: int = MAX_XML_BYTES) -> etree._Element:
-    """Parse a whole document with :func:`safe_xml_parser` and return its root.
-
-    Raises :class:`XmlRejected` if ``data`` is longer than ``max_bytes``, declares a DOCTYPE
-    (so no external entity is read and no entity bomb expands), or is not well-formed.
-    """
-    if len(data) > max_bytes:
-        raise XmlRejected(f"the document is {len(data)} bytes, more than the {max_bytes} accepted")
-    if _DOCTYPE_IN_PROLOG.match(data):
-        raise XmlRejected("the document declares a DOCTYPE; DTDs and entity declarations are not accepted")
-    try:
-        root = etree.fromstring(data, safe_xml_parser())
-    except etree.XMLSyntaxError as exc:
-        raise XmlRejected(f"not well-formed XML: {mask_cpr(str(exc))}") from None
-    # The byte scan above cannot see a DOCTYPE in a non-ASCII-compatible encoding (UTF-16);
-    # libxml2 does, without having expanded anything.
-    _reject_doctype(root.getroottree())
-    return root
-
-
-def iter_xml_elements(
-    source: IO[bytes] | str | os.PathLike[str], tag: str, *, huge_tree: bool = False
-) -> Iterator[etree._Element]:
-    """Stream the elements named ``tag`` (lxml syntax: ``{ns}name``, ``{*}name``) from ``source``.
-
-    Parsed with the same hardening as :func:`safe_xml_parser`. Each element is complete when
-    yielded and is cleared when the caller asks for the next one, and the siblings before it are
-    dropped from the tree: copy what you need before moving on. Memory stays bounded by one
-    element plus its ancestors.
-    Raises :class:`XmlRejected` for a DOCTYPE or a document that is not well-formed.
-    """
-    events = etree.iterparse(source, events=("end",), tag=tag, **_HARDENING, huge_tree=huge_tree)
-    checked = False
-    try:
-        for _event, element in events:
-            if not checked:
-                _reject_doctype(element.getroottree())
-                checked = True
-            # The siblings before this element were yielded and cleared already (or were never
-            # asked for); dropping them before yielding keeps the tree at one element per level.
-            parent = element.getparent()
-            if parent is not None:
-                while element.getprevious() is not None:
-                    del parent[0]
-            yield element
-            element.clear(keep_tail=True)
-    except etree.XMLSyntaxError as exc:
-        raise XmlRejected(f"not well-formed XML: {mask_cpr(str(exc))}") from None
-    if not checked and events.root is not None:
-        _reject_doctype(events.root.getroottree())
-
-
-# ---------------------------------------------------------------------------------------------
-# Paging and bounded concurrency
-# ---------------------------------------------------------------------------------------------
-
-T = TypeVar("T")
-R = TypeVar("R")
-
-
-def paginate_offset(
-    fetch_page: Callable[[int, int], tuple[Sequence[T], int | None]],
-    *,
-    page_size: int,
-    start: int = 0,
-) -> Iterator[Sequence[T]]:
-    """Yield the pages of a Limit/Skip API until it runs out.
-
-    ``fetch_page(offset, limit)`` returns the page's items and the total the source reports
-    (``None`` if it reports none). Paging stops after an empty page, a short page, or once the
-    offset reaches the total of the latest page — a total that changes between pages is
-    followed, not trusted from the first page. Offset paging can skip or repeat an item the
-    source inserts or deletes meanwhile; adapters cover that with an overlap and dedup.
-    """
-    if page_size < 1:
-        raise ValueError("page_size must be at least 1")
-    offset = start
-    while True:
-        items, total = fetch_page(offset, page_size)
-        if not items:
-            return
-        yield items
-        offset += len(items)
-        if len(items) < page_size or (total is not None and offset >= total):
-            return
-
-
-def bounded_map(fn: Callable[[T], R], items: Iterable[T], concurrency: int) -> Generator[R, None, None]:
-    """Yield ``fn(item)`` for each item, in input order, with at most ``concurrency`` calls running.
-
-    Items are read lazily: at most ``2 * concurrency`` are submitted ahead of the one being
-    yielded, so memory stays bounded however many items there are, and workers keep busy while
-    one slow call holds up the order. An exception from ``fn`` is raised when its turn comes;
-    work not yet started is then cancelled, as it is when the caller closes the generator early.
-    ``fn`` runs in worker threads (an ``httpx.Client`` is safe to share between them).
-    """
-    if concurrency < 1:
-        raise ValueError("concurrency must be at least 1")
-    pending: deque[Future[R]] = deque()
-    remaining = iter(items)
-    executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="bridge-map")
-    try:
-        pending.extend(executor.submit(fn, item) for item in islice(remaining, 2 * concurrency))
-        while pending:
-            result = pending.popleft().result()
-            pending.extend(executor.submit(fn, item) for item in islice(remaining, 1))
-            yield result
-    finally:
-        for future in pending:
-            future.cancel()
-        executor.shutdown(wait=True, cancel_futures=True)

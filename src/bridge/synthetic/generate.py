@@ -4,7 +4,7 @@ It draws municipalities, caseworkers (about 40 cases each on udsatte, 55 on hand
 families whose children share guardians and one caseworker, score series that drift
 over time, measures under Serviceloven before 2024 and Barnets lov after, and
 milestones where most deadlines are kept and some are broken. ``invalid`` adds cases
-that are broken on purpose (see :class:`bridge.testing.truth.Defect`).
+that are broken on purpose (see :class:`bridge.synthetic.truth.Defect`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from itertools import accumulate
 from typing import Generic, TypeVar
 
 from bridge.model.records import Act, EventKind, TargetGroup, Theme
-from bridge.testing.truth import (
+from bridge.synthetic.truth import (
     Defect,
     GroundTruth,
     TruthAssessment,

@@ -1,0 +1,35 @@
+"""What adapters are built from: the base class and the tools they share.
+
+- :mod:`bridge.adapter.base`: :class:`Adapter`, its ``Config``, :class:`Batch`, :class:`Rejection`,
+  :class:`SourceContext`;
+- :mod:`bridge.adapter.http`: :func:`http_client` with bounded retries, :func:`raise_for_status`;
+- :mod:`bridge.adapter.xml`: hardened parsing, :func:`parse_xml` and :func:`iter_xml_elements`;
+- :mod:`bridge.adapter.paging`: :func:`paginate_offset` and :func:`bounded_map`.
+
+Import from here; the modules are the package's own layout.
+"""
+
+from bridge.adapter.base import Adapter, AdapterConfig, Batch, Rejection, SourceContext
+from bridge.adapter.http import DEFAULT_RETRY, RetryPolicy, RetryTransport, http_client, raise_for_status
+from bridge.adapter.paging import bounded_map, paginate_offset
+from bridge.adapter.xml import MAX_XML_BYTES, XmlRejected, iter_xml_elements, parse_xml, safe_xml_parser
+
+__all__ = [
+    "DEFAULT_RETRY",
+    "MAX_XML_BYTES",
+    "Adapter",
+    "AdapterConfig",
+    "Batch",
+    "Rejection",
+    "RetryPolicy",
+    "RetryTransport",
+    "SourceContext",
+    "XmlRejected",
+    "bounded_map",
+    "http_client",
+    "iter_xml_elements",
+    "paginate_offset",
+    "parse_xml",
+    "raise_for_status",
+    "safe_xml_parser",
+]
