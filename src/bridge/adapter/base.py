@@ -9,7 +9,7 @@ after the batch. The sync engine commits each batch with its cursor in one trans
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -93,6 +93,17 @@ class Adapter(ABC):
         The cursor of each batch must be safe to resume from once that batch and all
         before it are stored. Memory must stay bounded: yield as you read.
         """
+
+    def refetch(self, source_refs: Sequence[str]) -> Iterator[Batch]:
+        """Fetch the named cases again, whatever the cursor says.
+
+        For cases a run could not read completely (quarantined as incomplete) and for
+        ``bridge quarantine replay``: the source is asked again rather than the old payload
+        re-parsed. Yields batches as :meth:`fetch` does, each with ``cursor=None`` (a refetch
+        never moves the cursor). A reference the source no longer has is left out of the
+        batches. Adapters that cannot fetch one case by reference leave this as it is.
+        """
+        raise NotImplementedError(f"the {self.name} adapter cannot fetch single cases again")
 
     def parse_payload(self, payload: str) -> CaseRecord:
         """Parse one quarantined payload again (``bridge quarantine replay``).
