@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import logging
 import ssl
 import threading
@@ -18,8 +19,8 @@ import trustme
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bridge.adapter import RetryPolicy, http_client, raise_for_status
-from bridge.errors import AdapterError, AuthError, ConfigError, SourceUnavailable
+from bridge.adapter import RetryPolicy, http_client, raise_for_status, transient_status
+from bridge.errors import AdapterError, AuthError, ConfigError, ResponseTooLarge, SourceUnavailable
 
 BASE = "https://sbsys.test"
 NOW = 1_700_000_000.0
@@ -254,6 +255,115 @@ def test_each_retry_is_logged_without_body_or_query(
         "GET sbsys.test/api/sag/1: 502 Bad Gateway; retry 1 of 3 in 0.50 s",
         "GET sbsys.test/api/sag/1: ReadTimeout; retry 2 of 3 in 1.00 s",
     ]
+
+
+SOAP_FAULT = (
+    b'<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>'
+    b"<soap:Fault><faultcode>soap:Client</faultcode><faultstring>Ukendt sag</faultstring></soap:Fault>"
+    b"</soap:Body></soap:Envelope>"
+)
+
+
+def not_a_soap_fault(response: httpx.Response) -> bool:
+    """A SOAP adapter's classifier: a 500 carrying a fault is the service's answer, not an outage."""
+    return transient_status(response) and b"Fault>" not in response.content
+
+
+def test_a_classifier_that_reads_the_body_keeps_a_soap_fault_from_being_retried(
+    mock: respx.MockRouter, sleeps: Sleeps
+) -> None:
+    policy = RetryPolicy(transient=not_a_soap_fault, sleep=sleeps)
+    route = mock.post("/soap").mock(return_value=httpx.Response(500, content=SOAP_FAULT))
+
+    with http_client(base_url=BASE, retry=policy) as client:
+        response = client.post("/soap", content=b"<request/>")
+
+    assert route.call_count == 1
+    assert sleeps.delays == []
+    assert response.status_code == 500
+    assert response.content == SOAP_FAULT  # the caller reads the fault itself
+
+
+def test_a_classifier_still_lets_real_outages_be_retried(mock: respx.MockRouter, sleeps: Sleeps) -> None:
+    policy = RetryPolicy(transient=not_a_soap_fault, sleep=sleeps, uniform=upper_bound)
+    route = mock.post("/soap").mock(
+        side_effect=[httpx.Response(500, text="<html>Internal Server Error</html>"), httpx.Response(200)]
+    )
+
+    with http_client(base_url=BASE, retry=policy) as client:
+        assert client.post("/soap", content=b"<request/>").status_code == 200
+
+    assert route.call_count == 2
+    assert sleeps.delays == [0.5]
+
+
+def test_the_classifier_decides_even_for_a_status_the_default_does_not_retry(
+    mock: respx.MockRouter, sleeps: Sleeps
+) -> None:
+    # A gateway that answers a passing overload with 200 and an error page is read the same way.
+    policy = RetryPolicy(transient=lambda r: b"Overloaded" in r.content, sleep=sleeps, uniform=upper_bound)
+    mock.get("/api/sag/1").mock(side_effect=[httpx.Response(200, text="Overloaded"), httpx.Response(200, text="ok")])
+
+    with http_client(base_url=BASE, retry=policy) as client:
+        assert client.get("/api/sag/1").text == "ok"
+    assert sleeps.delays == [0.5]
+
+
+LIMIT = 1000
+
+
+def test_an_answer_over_the_limit_is_refused_while_it_streams(mock: respx.MockRouter, policy: RetryPolicy) -> None:
+    chunks_read: list[int] = []
+
+    def endless() -> Iterator[bytes]:
+        for n in range(10_000):
+            chunks_read.append(n)
+            yield b"x" * 100
+
+    route = mock.get("/api/fil/7").mock(return_value=httpx.Response(200, content=endless()))
+
+    with (
+        http_client(base_url=BASE, retry=policy, max_response_bytes=LIMIT) as client,
+        pytest.raises(ResponseTooLarge, match=r"GET sbsys\.test/api/fil/7 answered more than the 1000 bytes"),
+    ):
+        client.get("/api/fil/7")
+    assert len(chunks_read) == 11  # stopped at the first chunk past the limit, not at the end
+    assert route.call_count == 1  # not an outage: no retry
+
+
+def test_a_declared_length_over_the_limit_is_refused_at_once(mock: respx.MockRouter, policy: RetryPolicy) -> None:
+    declared = httpx.Response(200, headers={"Content-Length": "5000000"}, content=b"")
+    mock.get("/api/fil/7").mock(return_value=declared)
+
+    with (
+        http_client(base_url=BASE, retry=policy, max_response_bytes=LIMIT) as client,
+        pytest.raises(ResponseTooLarge, match="Content-Length 5000000"),
+    ):
+        client.get("/api/fil/7")
+
+
+def test_the_limit_counts_decoded_bytes_so_a_gzip_bomb_is_refused(mock: respx.MockRouter, policy: RetryPolicy) -> None:
+    bomb = gzip.compress(b"\0" * 200_000)
+    assert len(bomb) < LIMIT
+    mock.get("/api/fil/7").mock(return_value=httpx.Response(200, headers={"Content-Encoding": "gzip"}, content=bomb))
+
+    with (
+        http_client(base_url=BASE, retry=policy, max_response_bytes=LIMIT) as client,
+        pytest.raises(ResponseTooLarge),
+    ):
+        client.get("/api/fil/7")
+
+
+def test_an_answer_within_the_limit_arrives_whole_and_decoded(mock: respx.MockRouter, policy: RetryPolicy) -> None:
+    body = b'{"Id": 1}' * 100
+    mock.get("/api/sag/1").mock(
+        return_value=httpx.Response(200, headers={"Content-Encoding": "gzip"}, content=gzip.compress(body))
+    )
+
+    with http_client(base_url=BASE, retry=policy, max_response_bytes=len(body)) as client:
+        response = client.get("/api/sag/1")
+    assert response.content == body
+    assert response.reason_phrase == "OK"
 
 
 def test_backoff_without_jitter_doubles_up_to_the_cap() -> None:

@@ -36,6 +36,14 @@ class SourceUnavailable(AdapterError):
     """The source kept failing after the bounded retries."""
 
 
+class ResponseTooLarge(AdapterError):
+    """An answer was larger than the client accepts; it was refused while it streamed in.
+
+    Adapters that read one record per request catch it and quarantine that record with the
+    reason; uncaught, it fails the run like any other :class:`AdapterError`.
+    """
+
+
 class LockHeld(BridgeError):
     """Another run of the same source holds the lock (exit 3)."""
 

@@ -1,7 +1,9 @@
-"""HTTP: one client factory with bounded retries, shared by every HTTP adapter.
+"""HTTP: one client factory with bounded retries and bounded answers, shared by every HTTP adapter.
 
-:func:`http_client` sets timeouts, TLS and retries once (through :class:`RetryTransport`);
-:func:`raise_for_status` turns a failed answer into an error that names the endpoint.
+:func:`http_client` sets timeouts, TLS, retries and the size limit once (through
+:class:`RetryTransport`); a :class:`RetryPolicy` asks its ``transient`` classifier whether an
+answer is an outage to retry; :func:`raise_for_status` turns a failed answer into an error that
+names the endpoint.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from bridge.errors import AdapterError, AuthError, ConfigError, SourceUnavailable
+from bridge.errors import AdapterError, AuthError, ConfigError, ResponseTooLarge, SourceUnavailable
 from bridge.privacy import mask_cpr
 
 _http_log = logging.getLogger("bridge.http")
@@ -32,10 +34,26 @@ _TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
     httpx.RemoteProtocolError,
 )
 
-# 500 is retried besides the gateway codes DESIGN §5 lists: on-prem application servers (SB-SYS
-# behind its proxy) answer a passing overload or a deadlock with a bare 500, and a sync has to
-# converge through those. A 500 that persists still ends the run once the attempts are spent.
-_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+OUTAGE_STATUSES = frozenset({429, 500, 502, 503, 504})
+"""Statuses :func:`transient_status` calls a passing outage.
+
+500 is among them besides the gateway codes DESIGN §5 lists: on-prem application servers (SB-SYS
+behind its proxy) answer a passing overload or a deadlock with a bare 500, and a sync has to
+converge through those. A 500 that persists still ends the run once the attempts are spent. A
+protocol that reports its own errors as 500 (SOAP faults) gives its policy a classifier that
+reads the body instead."""
+
+DEFAULT_MAX_RESPONSE_BYTES = 32 * 1024 * 1024
+"""The largest answer :func:`http_client` reads, after content decoding (gzip), unless told otherwise."""
+
+ResponseClassifier = Callable[[httpx.Response], bool]
+"""Whether an answer (its body already read) is a passing outage to retry (``True``) or the
+source's answer to hand to the caller (``False``), success or not."""
+
+
+def transient_status(response: httpx.Response) -> bool:
+    """The default classifier: an answer is an outage when its status is in :data:`OUTAGE_STATUSES`."""
+    return response.status_code in OUTAGE_STATUSES
 
 # bridge only ever reads from sources: its POSTs are searches and token requests, which are safe
 # to repeat. An adapter that POSTs something with an effect narrows ``retry_methods``.
@@ -54,6 +72,13 @@ class RetryPolicy:
     attempts at once: the run stops with :class:`~bridge.errors.SourceUnavailable` and is
     resumed later from its last committed batch.
 
+    ``transient`` is asked about every answer, with its body read, whether it is an outage to
+    retry (:data:`ResponseClassifier`); the default, :func:`transient_status`, goes by status. A
+    SOAP adapter, whose service reports a fault (a wrong request, an unknown case) as HTTP 500,
+    passes one that reads the fault, so only outages are retried::
+
+        RetryPolicy(transient=lambda r: transient_status(r) and not is_soap_fault(r))
+
     ``sleep``, ``uniform`` and ``clock`` are injectable so tests neither sleep nor guess.
     """
 
@@ -62,7 +87,7 @@ class RetryPolicy:
     max_delay: float = 30.0
     jitter: bool = True
     max_retry_after: float = 120.0
-    retry_statuses: frozenset[int] = _RETRY_STATUSES
+    transient: ResponseClassifier = transient_status
     retry_methods: frozenset[str] = _RETRY_METHODS
     sleep: Callable[[float], None] = time.sleep
     uniform: Callable[[float, float], float] = random.uniform
@@ -117,20 +142,34 @@ def _tls_verification_error(exc: BaseException) -> ssl.SSLCertVerificationError 
 
 
 class RetryTransport(httpx.BaseTransport):
-    """Wraps a transport and retries what :class:`RetryPolicy` calls transient.
+    """Wraps a transport, reads every answer within a size limit and retries what is transient.
 
-    Retried: timeouts, connection errors, dropped connections, and the policy's
-    ``retry_statuses`` — for the policy's ``retry_methods`` only; any other method gets one
-    attempt and its response as it is. When the attempts are spent it raises
-    :class:`~bridge.errors.SourceUnavailable` naming the method, host and path and the last
-    status or error. A TLS certificate that fails verification is not transient: it raises
+    Every answer's body is read here, decoded (gzip) but not parsed, and at most
+    ``max_response_bytes`` of it: a larger one raises :class:`~bridge.errors.ResponseTooLarge`
+    as soon as the limit is passed (or at once when ``Content-Length`` says so), so a huge or
+    endless answer never fills memory.
+
+    Retried: timeouts, connection errors, connections dropped mid-answer, and answers the
+    policy's ``transient`` classifier calls an outage — for the policy's ``retry_methods`` only;
+    any other method gets one attempt and its response as it is. When the attempts are spent it
+    raises :class:`~bridge.errors.SourceUnavailable` naming the method, host and path and the
+    last status or error. A TLS certificate that fails verification is not transient: it raises
     :class:`~bridge.errors.AdapterError` at once. Every retry is logged at WARNING on
     ``bridge.http``; bodies and query strings are never logged.
     """
 
-    def __init__(self, inner: httpx.BaseTransport, policy: RetryPolicy = DEFAULT_RETRY) -> None:
+    def __init__(
+        self,
+        inner: httpx.BaseTransport,
+        policy: RetryPolicy = DEFAULT_RETRY,
+        *,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+    ) -> None:
+        if max_response_bytes < 1:
+            raise ValueError("max_response_bytes must be at least 1")
         self._inner = inner
         self.policy = policy
+        self.max_response_bytes = max_response_bytes
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         policy = self.policy
@@ -141,9 +180,8 @@ class RetryTransport(httpx.BaseTransport):
         where = _where(request)
         for attempt in range(1, attempts + 1):
             try:
-                response = self._inner.handle_request(request)
-                if attempts > 1:
-                    response.read()  # a connection dropped mid-body is transient too: retry it here
+                # Reading here makes a connection dropped mid-body a transient error like any other.
+                response = self._read(self._inner.handle_request(request), request, f"{method} {where}")
             except _TRANSIENT_ERRORS as exc:
                 tls = _tls_verification_error(exc)
                 if tls is not None:
@@ -159,10 +197,9 @@ class RetryTransport(httpx.BaseTransport):
                 cause = type(exc).__name__
                 delay = policy.backoff(attempt)
             else:
-                status = response.status_code
-                if status not in policy.retry_statuses or attempts == 1:
+                if attempts == 1 or not policy.transient(response):
                     return response
-                response.close()
+                status = response.status_code
                 cause = f"{status} {response.reason_phrase}"
                 wanted = policy.retry_after(response)
                 if wanted is not None and wanted > policy.max_retry_after:
@@ -178,6 +215,35 @@ class RetryTransport(httpx.BaseTransport):
             _http_log.warning("%s %s: %s; retry %d of %d in %.2f s", method, where, cause, attempt, attempts - 1, delay)
             policy.sleep(delay)
         raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _read(self, response: httpx.Response, request: httpx.Request, what: str) -> httpx.Response:
+        """``response`` with its body read and decoded, refusing more than ``max_response_bytes``."""
+        limit = self.max_response_bytes
+        too_large = f"{what} answered more than the {limit} bytes accepted"
+        try:
+            declared = response.headers.get("Content-Length", "")
+            if declared.isdigit() and int(declared) > limit:
+                raise ResponseTooLarge(f"{too_large} (Content-Length {declared})")
+            body = bytearray()
+            for chunk in response.iter_bytes():
+                body += chunk
+                if len(body) > limit:
+                    raise ResponseTooLarge(too_large)
+        finally:
+            response.close()
+        # The body is decoded now: the headers must no longer announce an encoding or a length.
+        headers = [
+            (name, value)
+            for name, value in response.headers.raw
+            if name.lower() not in (b"content-encoding", b"content-length", b"transfer-encoding")
+        ]
+        return httpx.Response(
+            response.status_code,
+            headers=headers,
+            content=bytes(body),
+            request=request,
+            extensions=response.extensions,
+        )
 
     def close(self) -> None:
         self._inner.close()
@@ -221,6 +287,7 @@ def http_client(
     auth: httpx.Auth | None = None,
     proxy: str | None = None,
     event_hooks: Mapping[str, list[Callable[..., Any]]] | None = None,
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
 ) -> httpx.Client:
     """The ``httpx.Client`` every HTTP adapter uses: timeouts, TLS and retries set once.
 
@@ -231,6 +298,8 @@ def http_client(
     - ``retry``: see :class:`RetryPolicy`; it applies to every request through a
       :class:`RetryTransport`.
     - ``proxy``: an explicit HTTP(S) proxy URL. Proxy environment variables are not read.
+    - ``max_response_bytes``: the largest answer read (after gzip decoding); a larger one raises
+      :class:`~bridge.errors.ResponseTooLarge` while it streams in, before anything parses it.
 
     An unreadable CA bundle or client certificate raises :class:`~bridge.errors.ConfigError`.
     The caller closes the client (adapters do it in ``Adapter.close``).
@@ -244,7 +313,7 @@ def http_client(
         headers=headers,
         auth=auth,
         event_hooks=event_hooks,
-        transport=RetryTransport(transport, retry),
+        transport=RetryTransport(transport, retry, max_response_bytes=max_response_bytes),
     )
 
 
