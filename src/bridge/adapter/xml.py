@@ -5,9 +5,10 @@
 
 from __future__ import annotations
 
+import io
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import IO, TypedDict
 
 from lxml import etree
@@ -20,6 +21,8 @@ MAX_XML_BYTES = 10 * 1024 * 1024
 # comments and processing instructions. Matching there (not anywhere) keeps text such as
 # "<!DOCTYPE" inside a CDATA section from being mistaken for one.
 _DOCTYPE_IN_PROLOG = re.compile(rb"\A(?:\xef\xbb\xbf)?(?:\s+|<\?.*?\?>|<!--.*?-->)*<!DOCTYPE", re.DOTALL)
+# How much of a stream is read ahead to look for a DOCTYPE in its prolog.
+_PROLOG_BYTES = 64 * 1024
 
 
 class _Hardening(TypedDict):
@@ -75,18 +78,49 @@ def parse_xml(data: bytes, *, max_bytes: int = MAX_XML_BYTES) -> etree._Element:
     return root
 
 
-def iter_xml_elements(
-    source: IO[bytes] | str | os.PathLike[str], tag: str, *, huge_tree: bool = False
-) -> Iterator[etree._Element]:
-    """Stream the elements named ``tag`` (lxml syntax: ``{ns}name``, ``{*}name``) from ``source``.
+class _Prefixed(io.RawIOBase):
+    """A stream whose first bytes were already read: ``head``, then the rest of ``stream``."""
 
-    Parsed with the same hardening as :func:`safe_xml_parser`. Each element is complete when
-    yielded and is cleared when the caller asks for the next one, and the siblings before it are
-    dropped from the tree: copy what you need before moving on. Memory stays bounded by one
-    element plus its ancestors.
+    def __init__(self, head: bytes, stream: IO[bytes]) -> None:
+        self._head = memoryview(head)
+        self._stream = stream
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        if self._head:
+            size = min(len(buffer), len(self._head))
+            buffer[:size] = self._head[:size]
+            self._head = self._head[size:]
+            return size
+        data = self._stream.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def iter_xml_elements(
+    source: IO[bytes] | str | os.PathLike[str], tag: str | Collection[str], *, huge_tree: bool = False
+) -> Iterator[etree._Element]:
+    """Stream the elements named ``tag`` (lxml syntax: ``{ns}name``, ``{*}name``; one or several) from ``source``.
+
+    Parsed with the same hardening as :func:`safe_xml_parser`, and a DOCTYPE in the prolog is
+    refused before the parser sees it. Each element is complete when yielded and is cleared
+    when the caller asks for the next one, and the siblings before it are dropped from the tree:
+    copy what you need before moving on. Memory stays bounded by one element plus its ancestors
+    (and what those ancestors hold besides the matched elements).
     Raises :class:`XmlRejected` for a DOCTYPE or a document that is not well-formed.
     """
-    events = etree.iterparse(source, events=("end",), tag=tag, **_HARDENING, huge_tree=huge_tree)
+    if isinstance(source, str | os.PathLike):
+        with open(source, "rb") as stream:
+            yield from iter_xml_elements(stream, tag, huge_tree=huge_tree)
+        return
+    head = source.read(_PROLOG_BYTES)
+    if _DOCTYPE_IN_PROLOG.match(head):
+        raise XmlRejected("the document declares a DOCTYPE; DTDs and entity declarations are not accepted")
+    tags = [tag] if isinstance(tag, str) else list(tag)
+    stream = io.BufferedReader(_Prefixed(head, source))
+    events = etree.iterparse(stream, events=("end",), tag=tags, **_HARDENING, huge_tree=huge_tree)
     checked = False
     try:
         for _event, element in events:
