@@ -32,7 +32,8 @@ def sample(name: str) -> bytes:
 def reference_validator() -> ModuleType:
     """The reference folder's ``validate.py``, which checks envelopes against the contract's schemas."""
     spec = importlib.util.spec_from_file_location("dubu_reference_validate", REFERENCE / "validate.py")
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -103,8 +104,8 @@ def mocked(fake: FakeDubu) -> Iterator[respx.MockRouter]:
         yield router
 
 
-def listing(*references: wire.SagReference, token: str | None = None, style: wire.Style = wire.Style()) -> bytes:
-    return wire.render_listing(wire.ListingPage(tuple(references), token, None), style)
+def listing(*references: wire.SagReference, token: str | None = None, style: wire.Style | None = None) -> bytes:
+    return wire.render_listing(wire.ListingPage(tuple(references), token, None), style or wire.Style())
 
 
 def fault(code: wire.FaultCode, text: str | None = None) -> httpx.Response:

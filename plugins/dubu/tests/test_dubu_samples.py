@@ -130,7 +130,9 @@ def test_the_case_sample_maps_to_the_record_a_person_reads_from_it() -> None:
                 occurred_at=datetime(2023, 2, 14, 8, 5, tzinfo=UTC),
                 source_ref=notification,
             ),
-            CaseEventRecord(kind=EventKind.investigation_started, occurred_on=date(2023, 2, 20), source_ref=investigation),
+            CaseEventRecord(
+                kind=EventKind.investigation_started, occurred_on=date(2023, 2, 20), source_ref=investigation
+            ),
             CaseEventRecord(kind=EventKind.consent, occurred_on=date(2023, 2, 20)),
             CaseEventRecord(kind=EventKind.child_conversation, occurred_on=date(2023, 3, 2)),
             CaseEventRecord(
@@ -201,7 +203,9 @@ def test_the_unaccompanied_minors_case_maps_with_no_family_and_a_migrated_underr
     )
 
 
-FAULT_TEXT = "Sag 7068fc57-14f0-56d2-92e7-d23bd0d54ade kan ikke udleveres: sagen er under flytning til anden handlekommune."
+FAULT_TEXT = (
+    "Sag 7068fc57-14f0-56d2-92e7-d23bd0d54ade kan ikke udleveres: sagen er under flytning til anden handlekommune."
+)
 
 
 def test_the_fault_sample_reads_as_code_text_and_kind() -> None:
@@ -251,7 +255,8 @@ def test_the_adapters_requests_are_valid_and_say_what_the_request_samples_say(tm
         assert raw.headers["Content-Type"] == "text/xml; charset=utf-8"
     second = fake.listed()[1]
     expected = wire.read_request(sample("sample_HentAendredeSager_request.xml"))
-    assert second.listing is not None and expected.listing is not None
+    assert second.listing is not None
+    assert expected.listing is not None
     assert second.listing.token == expected.listing.token == page_2_token  # copied verbatim
     assert wire.parse_instant(second.listing.changed_after or "", "") == wire.parse_instant(
         expected.listing.changed_after or "", ""
@@ -266,4 +271,7 @@ def test_the_adapters_requests_are_valid_and_say_what_the_request_samples_say(tm
     )
     fetches = [r for r in fake.raw if r.headers["SOAPAction"].endswith('HentSag"')]
     assert len(fetches) == 3
-    assert fake.raw[0].headers["SOAPAction"] == '"http://serviceplatformen.dk/xml/wsdl/soap11/DUBU/HentSager/1/HentAendredeSager"'
+    assert (
+        fake.raw[0].headers["SOAPAction"]
+        == '"http://serviceplatformen.dk/xml/wsdl/soap11/DUBU/HentSager/1/HentAendredeSager"'
+    )

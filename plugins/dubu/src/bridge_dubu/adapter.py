@@ -58,7 +58,7 @@ from bridge.adapter import (
     raise_for_status,
 )
 from bridge.adapter.http import transient_status
-from bridge.errors import AdapterError, AuthError
+from bridge.errors import AdapterError, AuthError, SourceUnavailable
 from bridge.hookspecs import hookimpl
 from bridge.model.records import (
     AssessmentRecord,
@@ -73,7 +73,7 @@ from bridge.model.records import (
 )
 from bridge.privacy import InvalidCPR, mask_cpr
 from bridge_dubu import wire
-from bridge_dubu.tls import ClientIdentity, identity_files, load_client_identity
+from bridge_dubu.tls import ClientIdentity, identity_files, issuer_of, load_client_identity, refused_after_handshake
 
 log = logging.getLogger("bridge.dubu")
 
@@ -309,6 +309,7 @@ class DubuAdapter(Adapter):
             max_attempts=config.max_attempts, base_delay=config.retry_base_delay, transient=_soap_fault_or_outage
         )
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+        self._answered = False
 
     # --- calls -----------------------------------------------------------------------------------
 
@@ -335,6 +336,28 @@ class DubuAdapter(Adapter):
                 )
         return self._client
 
+    def _explain_refusal(self) -> AuthError | None:
+        """Why a first call failed at the connection, if the server refused our TLS client certificate."""
+        s = self.settings
+        endpoint = httpx.URL(s.endpoint)
+        identity = self._identity() if s.has_identity else None
+        ca_bundle = None if s.ca_bundle is None else str(s.ca_bundle)
+        port = endpoint.port or 443
+        said = refused_after_handshake(endpoint.host, port, ca_bundle=ca_bundle, identity=identity, timeout=s.timeout)
+        if said is None:
+            return None
+        where = f"DUBU at {endpoint.host}:{port}"
+        if identity is None:
+            return AuthError(
+                f"{where} refused the connection at the TLS layer ({said}): the service requires a client "
+                "certificate (mutual TLS) and none is configured; set client_cert and client_key, or client_pkcs12"
+            )
+        return AuthError(
+            f"{where} refused the client certificate at the TLS layer ({said}): {identity.describe()}, issued by "
+            f"{issuer_of(identity)}. Use the certificate registered on the anvendersystem, issued by a CA the "
+            "service trusts"
+        )
+
     def _identity(self) -> ClientIdentity:
         s = self.settings
 
@@ -358,7 +381,13 @@ class DubuAdapter(Adapter):
         """
         headers = {"SOAPAction": operation.soap_action}
         for attempt in range(1, self._retry.max_attempts + 1):
-            response = self.client.post(self._path, content=body, headers=headers)
+            try:
+                response = self.client.post(self._path, content=body, headers=headers)
+            except SourceUnavailable as exc:
+                if self._answered:
+                    raise
+                raise self._explain_refusal() or exc from None
+            self._answered = True
             if response.status_code == 200:
                 return response.content
             try:

@@ -18,9 +18,11 @@ import base64
 import binascii
 import logging
 import os
+import socket
+import ssl
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -176,3 +178,39 @@ def identity_files(identity: ClientIdentity) -> Iterator[tuple[str, str]]:
                 )
             )
         yield str(cert_path), str(key_path)
+
+
+def issuer_of(identity: ClientIdentity) -> str:
+    return identity.certificate.issuer.rfc4514_string()
+
+
+def refused_after_handshake(
+    host: str, port: int, *, ca_bundle: str | None, identity: ClientIdentity | None, timeout: float = 10.0
+) -> str | None:
+    """Whether the server takes the TLS handshake and then hangs up on a request: how a server
+    that checks client certificates after a TLS 1.3 handshake refuses one it does not accept.
+
+    Returns what the server said (a TLS alert's name, or that it closed the connection), or
+    ``None`` if it answered the request, or if the handshake itself failed (that is not a
+    refusal of our certificate). Used to explain a first call that failed at the connection.
+    """
+    context = ssl.create_default_context(cafile=ca_bundle) if ca_bundle else ssl.create_default_context()
+    with ExitStack() as stack:
+        if identity is not None:
+            context.load_cert_chain(*stack.enter_context(identity_files(identity)))
+    request = f"POST / HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode()
+    try:
+        with (
+            socket.create_connection((host, port), timeout=timeout) as raw,
+            context.wrap_socket(raw, server_hostname=host) as connection,
+        ):
+            try:
+                connection.sendall(request)
+                answer = connection.recv(1)
+            except ssl.SSLError as exc:
+                return f"the TLS alert {exc.reason}" if exc.reason else "a TLS error"
+            except OSError:
+                return "it closed the connection"
+            return None if answer else "it closed the connection"
+    except (OSError, ssl.SSLError):
+        return None
