@@ -143,7 +143,9 @@ def test_cases_changed_while_paging_are_all_read_in_the_same_run(
     assert stored_records(store, SOURCE) == served.expected(persons)
 
 
-def test_one_reading_of_a_changing_listing_loses_cases(serve_truth: Serve, store: Store, persons: Pseudonymizer) -> None:
+def test_one_reading_of_a_changing_listing_loses_cases(
+    serve_truth: Serve, store: Store, persons: Pseudonymizer
+) -> None:
     """The reason for the second reading: without it, the same changes lose cases silently."""
     served = serve_truth(modify_during_paging=5, fault_seed=3, adapter={"page_size": 10, "listing_passes": 1})
     served.sync(store)
@@ -219,9 +221,7 @@ def test_a_certificate_from_another_ca_is_refused_and_told_so(
     assert served.simulator.requests["HentAendredeSager"] == 0
 
 
-def test_a_wrong_invocation_context_fails_naming_the_fault(
-    serve_truth: Serve, sqlite_url: str, tmp_path: Path
-) -> None:
+def test_a_wrong_invocation_context_fails_naming_the_fault(serve_truth: Serve, sqlite_url: str, tmp_path: Path) -> None:
     served = serve_truth()
     code, output = _cli(served, sqlite_url, tmp_path, user_uuid="00000000-0000-4000-8000-000000000001")
     assert code == 1, output

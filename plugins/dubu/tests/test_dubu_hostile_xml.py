@@ -51,7 +51,7 @@ def test_the_reader_refuses_before_expanding_in_little_memory(kind: Poison, loca
     assert peak < 1_000_000
 
 
-def test_hostile_answers_are_quarantined_and_the_run_goes_on(
+def test_hostile_answers_are_quarantined_and_the_run_goes_on(  # noqa: PLR0917 - pytest fixtures
     store: Store,
     serve_truth: Serve,  # noqa: F811 - the fixture
     persons: Pseudonymizer,

@@ -654,17 +654,18 @@ def _status(sag: wire.Sag) -> CaseStatus:
     return CaseStatus.closed if sag.closed is not None else CaseStatus.open
 
 
-def _event(kind: EventKind, day: date, ref: str | None, at: datetime | None = None) -> CaseEventRecord:
-    return CaseEventRecord(kind=kind, occurred_on=day, occurred_at=at, source_ref=ref)
+def _event(kind: EventKind, day: date, ref: str | None) -> CaseEventRecord:
+    return CaseEventRecord(kind=kind, occurred_on=day, source_ref=ref)
 
 
 def events(sag: wire.Sag) -> Iterator[CaseEventRecord]:
     """The case's milestones. Entries without an id in the contract (plans, follow-ups, child
-    conversations, consents) have no reference; a consent that was refused is no consent."""
+    conversations, consents) have no reference; a consent that was refused is no consent.
+
+    An underretning is its receipt; its assessment (``VurderetDato``) and the times of day wait
+    for the core model to hold them."""
     for n in sag.notifications:
-        yield _event(EventKind.notification, n.received.day, n.uuid, n.received.at)
-        if n.assessed is not None:
-            yield _event(EventKind.notification_assessed, n.assessed.day, n.uuid, n.assessed.at)
+        yield _event(EventKind.notification, n.received.day, n.uuid)
     for i in sag.investigations:
         yield _event(EventKind.investigation_started, i.start, i.uuid)
         if i.completed is not None:

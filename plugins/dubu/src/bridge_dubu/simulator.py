@@ -179,17 +179,15 @@ def _moment(event: TruthEvent) -> wire.Moment:
 def _event_refs(case: TruthCase) -> dict[str, str | None]:
     """The DUBU reference of each truth event: the UUID of the entry it sits in, or none."""
     refs: dict[str, str | None] = {e.ref: None for e in case.events}
-    for first, second in (
-        *_paired(case.events, EventKind.notification, EventKind.notification_assessed),
-        *_paired(case.events, EventKind.investigation_started, EventKind.investigation_completed),
-    ):
-        kind = "underretning" if first.kind is EventKind.notification else "undersoegelse"
-        refs[first.ref] = wire_uuid(kind, first.ref)
+    for first, second in _paired(case.events, EventKind.investigation_started, EventKind.investigation_completed):
+        refs[first.ref] = wire_uuid("undersoegelse", first.ref)
         if second is not None:
             refs[second.ref] = refs[first.ref]
     for event in case.events:
         if event.kind is EventKind.decision:
             refs[event.ref] = wire_uuid("afgoerelse", event.ref)
+        elif event.kind is EventKind.notification:
+            refs[event.ref] = wire_uuid("underretning", event.ref)
     return refs
 
 
@@ -353,12 +351,8 @@ class DubuSimulator:
             ),
         )
         refs = _event_refs(case)
-        for received, assessed in _paired(events, EventKind.notification, EventKind.notification_assessed):
-            sag.notifications.append(
-                wire.Notification(
-                    _moment(received), None if assessed is None else _moment(assessed), refs[received.ref], "Skole"
-                )
-            )
+        for received in (e for e in events if e.kind is EventKind.notification):
+            sag.notifications.append(wire.Notification(_moment(received), None, refs[received.ref], "Skole"))
         for started, completed in _paired(events, EventKind.investigation_started, EventKind.investigation_completed):
             act = Act.SEL if started.occurred_on < before_bl else Act.BL
             sag.investigations.append(
