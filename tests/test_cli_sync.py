@@ -190,7 +190,7 @@ def test_init_writes_a_template_that_check_and_db_upgrade_accept(tmp_path: Path,
     template = (tmp_path / "bridge.toml").read_text(encoding="utf-8")
     assert 'adapter = "synthetic"' in template
     again = bridge_cli("init", cwd=tmp_path, env=env)
-    assert again.returncode == 1
+    assert again.returncode == 2  # a usage error: nothing was written
     assert "--force" in again.stderr
     checked = bridge_cli("check", cwd=tmp_path, env=env)
     assert checked.returncode == 0, checked.stderr

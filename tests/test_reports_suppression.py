@@ -8,7 +8,7 @@ import pytest
 
 from bridge.model.records import Theme
 from bridge.reports.scoring import cohort_report, coverage_report, transition_table
-from bridge.reports.suppression import HIDDEN, SUPPRESSED, protect, protect_columns, share_cell
+from bridge.reports.suppression import HIDDEN, SUPPRESSED, WITHHELD, protect, protect_columns, share_cell
 from bridge.services.scoring import CohortRow, CohortSummary, Coverage, CoverageRow, Transition
 
 U = Theme.udvikling_adfaerd
@@ -41,9 +41,10 @@ def test_the_total_of_a_single_row_is_protected_like_the_row() -> None:
 
 
 def test_shares_follow_their_count_and_base() -> None:
-    assert share_cell(SUPPRESSED, 3, 20) == SUPPRESSED
-    assert share_cell(HIDDEN, 7, 20) == HIDDEN
-    assert share_cell(10, 10, 4) == SUPPRESSED
+    # A share is never "<5": in a per-cent column that would read as "under 5 %".
+    assert share_cell(SUPPRESSED, 3, 20) == WITHHELD
+    assert share_cell(HIDDEN, 7, 20) == WITHHELD
+    assert share_cell(10, 10, 4) == WITHHELD
     assert share_cell(10, 10, 40) == 25.0
 
 
@@ -69,9 +70,9 @@ def test_cohort_rows_are_suppressed_before_any_format_sees_them() -> None:
     )
     [table] = cohort_report([summary]).tables[:1]
     rows = {row[0]: row[1:] for row in table.rows}
-    assert rows["A"] == [SUPPRESSED] * 6
-    assert rows["B"] == [20, -1.0, SUPPRESSED, 50.0, HIDDEN, 30.0]
-    assert rows["C"] == [12, -1.0, SUPPRESSED, 58.3, SUPPRESSED, SUPPRESSED]
+    assert rows["A"] == [SUPPRESSED] + [WITHHELD] * 5
+    assert rows["B"] == [20, -1.0, WITHHELD, 50.0, WITHHELD, 30.0]
+    assert rows["C"] == [12, -1.0, WITHHELD, 58.3, WITHHELD, WITHHELD]
     assert rows["D"] == [30, -1.0, 33.3, 33.3, 33.3, 0.0]
 
 
@@ -79,18 +80,18 @@ def test_movement_is_hidden_with_a_hidden_unchanged_share() -> None:
     rows = [_row("E", 30, 3, 12, 15, movement=6), _row("F", 20, 8, 3, 9, movement=0)]
     summary = CohortSummary(by="target_group", period=None, rows=rows, thresholds=[], transitions=[])
     [table] = cohort_report([summary]).tables[:1]
-    assert table.rows[0][1:] == [30, -1.0, SUPPRESSED, HIDDEN, 50.0, HIDDEN]
+    assert table.rows[0][1:] == [30, -1.0, WITHHELD, WITHHELD, 50.0, WITHHELD]
     # A suppressed (not hidden) unchanged count of 1–4 leaves a movement of 0 to be shown.
-    assert table.rows[1][1:] == [20, -1.0, HIDDEN, SUPPRESSED, 45.0, 0.0]
+    assert table.rows[1][1:] == [20, -1.0, WITHHELD, WITHHELD, 45.0, 0.0]
 
 
 def test_transition_cells_of_one_to_four_children_are_suppressed() -> None:
     counts = [[0] * 5 for _ in range(5)]
     counts[3][1], counts[2][2], counts[0][0] = 3, 9, 6
     table = transition_table(Transition(theme=U, counts=counts))
-    assert table.rows[3] == ["4", 0, SUPPRESSED, 0, 0, 0]
+    assert table.rows[3] == [4, 0, SUPPRESSED, 0, 0, 0]
     # One suppressed cell and a shown total of 18: the smallest other cell (a zero) is hidden as well.
-    assert table.rows[0] == ["1", 6, HIDDEN, 0, 0, 0]
+    assert table.rows[0] == [1, 6, HIDDEN, 0, 0, 0]
     assert table.rows[2][3] == 9
     assert "18" in table.note
 
@@ -103,6 +104,6 @@ def test_coverage_rows_and_total_are_protected_by_column() -> None:
     total = CoverageRow(municipality="alle", name="I alt", open_cases=65, scored_recently=50, never_scored=8)
     result = Coverage(as_of=date(2024, 6, 30), since=date(2023, 12, 30), months=6, rows=rows, total=total)
     [table] = coverage_report(result).tables
-    assert table.rows[0] == ["Aby (101)", 40, 30, 75.0, SUPPRESSED, SUPPRESSED]
-    assert table.rows[1] == ["Bby (202)", 25, 20, 80.0, HIDDEN, HIDDEN]
+    assert table.rows[0] == ["Aby (101)", 40, 30, 75.0, SUPPRESSED, WITHHELD]
+    assert table.rows[1] == ["Bby (202)", 25, 20, 80.0, HIDDEN, WITHHELD]
     assert table.rows[2] == ["I alt", 65, 50, 76.9, 8, 12.3]

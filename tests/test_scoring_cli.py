@@ -48,16 +48,26 @@ def test_child_refuses_a_cpr_number_and_names_none(project: Path) -> None:
 
 
 def test_cohort_by_target_group_as_csv_holds_no_person_key(project: Path) -> None:
-    result = runner.invoke(app, ["cohort", "--by", "target-group", "--format", "csv", "--r", "0.8"])
+    out = project / "cohort"
+    result = runner.invoke(
+        app, ["cohort", "--by", "target-group", "-f", "csv", "--csv-dialect", "machine", "--r", "0.8", "-o", str(out)]
+    )
     assert result.exit_code == 0, result.output
-    assert "child-key" not in result.stdout
-    every = list(csv.reader(io.StringIO(result.stdout)))
-    rows = every[: every.index([])]  # the first block
-    assert rows[0] == ["Målgruppe: Udvikling og adfærd"]
-    by_group = {row[0]: row[1:] for row in rows[2:]}
+    files = sorted(out.iterdir())
+    assert all("child-key" not in f.read_text(encoding="utf-8") for f in files)
+    assert files[0].name == "scores-cohort-01-noegletal.csv"
+    rows = list(csv.reader(io.StringIO(files[1].read_text(encoding="utf-8"))))
+    assert files[1].name == "scores-cohort-02-maalgruppe-udvikling-og-adfaerd.csv"
+    by_group = {row[0]: row[1:] for row in rows[1:]}
     # handicap: 2 children (suppressed); udsatte: 5 children, 2 improved / 1 unchanged / 2 worsened.
-    assert by_group["Børn og unge med handicap"] == ["<5"] * 6
-    assert by_group["Udsatte børn og unge"] == ["5", "-0.2", "<5", "<5", "<5", "0.0"]
+    assert by_group["Børn og unge med handicap"] == ["<5"] + ["skjult"] * 5
+    assert by_group["Udsatte børn og unge"] == ["5", "-0.2", "skjult", "skjult", "skjult", "0.0"]
+
+
+def test_csv_of_several_tables_to_stdout_asks_for_a_folder(project: Path) -> None:
+    result = runner.invoke(app, ["cohort", "--format", "csv"])
+    assert isinstance(result.exception, ConfigError)
+    assert "--out DIRECTORY" in str(result.exception)
 
 
 def test_cohort_compares_periods(project: Path) -> None:
@@ -80,9 +90,11 @@ def test_coverage_to_an_xlsx_file(project: Path) -> None:
     rows = [list(r) for r in book[book.sheetnames[1]].iter_rows(values_only=True)]
     # Open cases 4 + 5 = 9 with the total shown: the 4 is suppressed, so the 5 is hidden with it.
     assert rows[1:] == [
-        ["101", "<5", "<5", "<5", "<5", "<5"],
-        ["202", "–", "<5", "<5", 0, "–"],
-        ["I alt", 9, "<5", "<5", "<5", "<5"],
+        ["101", "<5", "<5", "skjult", "<5", "skjult"],
+        ["202", "–", "<5", "skjult", 0, "skjult"],
+        ["I alt", 9, "<5", "skjult", "<5", "skjult"],
+        [None] * 6,
+        ["Åbne sager på opgørelsesdagen. «Ikke vurderet» tæller ikke som en score.", *[None] * 5],
     ]
 
 

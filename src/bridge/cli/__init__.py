@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import sys
+from collections.abc import Sequence
+from importlib.metadata import version
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from typer.exceptions import Abort, TyperException
 
 from bridge.cli import demo, quarantine, scores, simulate, sources
 from bridge.cli.common import State
-from bridge.cli.output import ListFormat, configure_logging, fail
+from bridge.cli.output import ListFormat, configure_logging, fail, mode
 from bridge.errors import BridgeError
 
 app = typer.Typer(
@@ -26,6 +30,12 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"bridge {version('bridge')}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _global(
     ctx: typer.Context,
@@ -34,6 +44,10 @@ def _global(
     ] = Path("bridge.toml"),
     fmt: Annotated[ListFormat, typer.Option("--format", "-f", help="Listings as a table or as JSON.")] = "table",
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug detail.")] = False,
+    _version: Annotated[
+        bool,
+        typer.Option("--version", is_eager=True, callback=_print_version, help="Print bridge's version and exit."),
+    ] = False,
 ) -> None:
     ctx.obj = State(config, fmt)
     configure_logging(verbose)
@@ -51,15 +65,35 @@ app.add_typer(quarantine.app, name="quarantine")
 app.add_typer(sources.db, name="db")
 
 
-def main() -> None:
-    """Run the CLI; bridge's own errors end with a one-line message and their exit code."""
+def _asks_for_json(args: Sequence[str]) -> bool:
+    """Whether the command line asks for JSON results, read before the parser could fail."""
+    pairs = itertools.pairwise(args)
+    return "--format=json" in args or any(a in ("--format", "-f") and b == "json" for a, b in pairs)
+
+
+def main(args: Sequence[str] | None = None) -> None:
+    """Run the CLI; every failure ends with a one-line message (JSON under cron) and its exit code."""
+    argv = list(sys.argv[1:] if args is None else args)
+    mode.json_result = _asks_for_json(argv)
+    if not logging.getLogger().handlers:
+        configure_logging(False)  # so a usage error is a JSON line under cron too
     try:
-        app()
+        code = app(args=argv, prog_name="bridge", standalone_mode=False)
+    except TyperException as exc:  # usage errors: unknown option, bad value
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            typer.echo(exc.format_message())  # `bridge scores` alone: the help, as the user asked
+        else:
+            fail(exc.format_message(), exc.exit_code)
+        code = exc.exit_code
+    except Abort:
+        fail("aborted", 130)
+        code = 130
     except BridgeError as exc:
-        fail(str(exc))
-        sys.exit(exc.exit_code)
+        fail(str(exc), exc.exit_code)
+        code = exc.exit_code
     except Exception as exc:
         # The traceback goes through logging, whose handlers mask CPR numbers.
         logging.getLogger("bridge").debug("unexpected error", exc_info=True)
         fail(f"unexpected error: {type(exc).__name__}: {exc} (run with --verbose for the traceback)")
-        sys.exit(1)
+        code = 1
+    sys.exit(code if isinstance(code, int) else 0)

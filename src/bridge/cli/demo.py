@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.text import Text
 from sqlalchemy import func, select
 from sqlmodel import col
 
-from bridge.cli.output import console, err_console
+from bridge.cli.output import console, notice
 from bridge.cli.sources import show_runs
 from bridge.config import SourceSettings, load_config
 from bridge.model.tables import Case
@@ -101,16 +102,17 @@ def demo(
         with ExitStack() as stack:
             if has_simulator(source.adapter):
                 running = stack.enter_context(simulated(source, truth))
-                err_console.print(f"{source.adapter} simulator serving {len(truth.cases)} cases at {running.location}")
-            err_console.print(f"syncing {source.name} ({source.adapter}) …")
+                notice(f"{source.adapter} simulator serving {len(truth.cases)} cases at {running.location}")
+            notice(f"syncing {source.name} ({source.adapter}) …")
             runs.append(run_sync(store, config, source.name, full=True))
     report = write_scoring_report(store, directory / "scores.html", as_of=DEFAULT_AS_OF)
     with store.engine.connect() as conn:
         stored = conn.execute(select(func.count()).select_from(Case).where(col(Case.deleted_at).is_(None))).scalar_one()
     store.dispose()
     show_runs("Demo sync", runs, "table")
-    verdict = "[green]matches[/]" if stored == expected else "[red]does NOT match[/]"
-    console.print(f"cases in store: {stored}; ground truth: {expected} — {verdict}")
+    summary = Text(f"cases in store: {stored}; ground truth: {expected} — ")
+    summary.append(*(("matches", "green") if stored == expected else ("does NOT match", "red")))
+    console.print(summary)
     console.print(f"store: {config.database_url()}")
     console.print(f"scoring report: {report}")
     if stored != expected:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.text import Text
 
 from bridge.api import Bridge
 from bridge.cli.common import FormatOption, list_format, load, open_bridge_store
-from bridge.cli.output import console, emit, err_console
+from bridge.cli.output import console, emit, notice
 from bridge.errors import BridgeError
 from bridge.privacy import mask_cpr
 from bridge.sync.replay import replay_quarantined
@@ -62,9 +63,11 @@ def show(
         ("resolved", q.resolved_at),
         ("payload", f"{len(q.payload)} characters, sha256 {q.payload_hash[:16]}…"),
     ):
-        console.print(f"[bold]{label:>12}[/] {'' if value is None else value}", highlight=False)
+        line = Text(f"{label:>12} ", style="bold")
+        line.append("" if value is None else str(value))
+        console.print(line)
     if payload:
-        console.print(mask_cpr(q.payload), highlight=False, markup=False)
+        console.print(mask_cpr(q.payload))
 
 
 @app.command()
@@ -80,7 +83,7 @@ def replay(
         result = replay_quarantined(store, config, source, ids or ())
     finally:
         store.dispose()
-    err_console.print(
+    notice(
         f"replayed {result.accepted + result.still_rejected}: {result.accepted} stored, "
         f"{result.still_rejected} still rejected (run {result.run_id})"
     )

@@ -7,19 +7,15 @@ the report goes to standard output; a binary format (xlsx) needs ``--out`` on a 
 
 from __future__ import annotations
 
-import sys
 from datetime import date
-from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
 
-from bridge.cli.common import open_bridge_store, state
-from bridge.cli.output import err_console
+from bridge.cli.common import open_bridge_store
+from bridge.cli.reporting import CsvDialectOption, OutOption, ReportFormatOption, emit_report
 from bridge.errors import ConfigError
-from bridge.plugins import get_plugins
 from bridge.privacy import mask_cpr
-from bridge.reports.formats import Report
 from bridge.reports.scoring import child_report, cohort_report, coverage_report
 from bridge.services import scoring
 from bridge.services.scoring import COVERAGE_MONTHS, DEFAULT_RELIABILITY, GroupBy, Period, ReliableChange
@@ -38,16 +34,6 @@ _GROUP_BY: dict[str, GroupBy] = {
     "paragraph": "paragraph",
 }
 
-FormatOption = Annotated[
-    str | None,
-    typer.Option(
-        "--format", "-f", help="table, csv, json, html, xlsx or a plugin's format; default: the global --format."
-    ),
-]
-OutOption = Annotated[
-    Path | None,
-    typer.Option("--out", "-o", help="Write the report to this file (or into this directory)."),
-]
 ReliabilityOption = Annotated[
     float,
     typer.Option("--r", min=0.0, max=0.99, help="Reliability of the scale, for the reliable change index."),
@@ -58,34 +44,14 @@ def _store(ctx: typer.Context) -> Store:
     return open_bridge_store(ctx)
 
 
-def _emit(ctx: typer.Context, report: Report, fmt: str | None, out: Path | None) -> None:
-    name = fmt or state(ctx).list_format
-    formats = get_plugins().report_formats()
-    if name not in formats:
-        raise ConfigError(f"no report format named {name!r} (installed: {', '.join(sorted(formats))})")
-    renderer = formats[name]
-    data = renderer.render(report)
-    if out is None:
-        try:
-            data.decode("utf-8")
-        except UnicodeDecodeError:
-            if sys.stdout.isatty():
-                raise ConfigError(f"{name} is a binary format: give --out FILE") from None
-        sys.stdout.flush()
-        sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
-        return
-    target = out / f"{report.kind}.{renderer.suffix}" if out.is_dir() else out
-    target.write_bytes(data)
-    err_console.print(f"wrote {target}")
-
-
 @app.command()
 def child(
     ctx: typer.Context,
+    *,
     person_key: Annotated[str, typer.Argument(help="The child's person key (never a CPR number).")],
-    fmt: FormatOption = None,
+    fmt: ReportFormatOption = None,
     out: OutOption = None,
+    csv_dialect: CsvDialectOption = "excel-da",
     r: ReliabilityOption = DEFAULT_RELIABILITY,
 ) -> None:
     """One child's scores per theme over time, and the change from the first to the latest."""
@@ -96,7 +62,7 @@ def child(
         result = scoring.child_scores(store, person_key, rc=ReliableChange(r=r))
     finally:
         store.dispose()
-    _emit(ctx, child_report(result), fmt, out)
+    emit_report(ctx, child_report(result), fmt, out, csv_dialect)
 
 
 @app.command()
@@ -113,8 +79,9 @@ def cohort(
             "Repeat to compare periods.",
         ),
     ] = None,
-    fmt: FormatOption = None,
+    fmt: ReportFormatOption = None,
     out: OutOption = None,
+    csv_dialect: CsvDialectOption = "excel-da",
     r: ReliabilityOption = DEFAULT_RELIABILITY,
 ) -> None:
     """Progression of groups of children: n, mean change, share improved / unchanged / worsened."""
@@ -124,18 +91,20 @@ def cohort(
         summaries = [scoring.cohort_summary(store, by=_GROUP_BY[by], period=p, rc=ReliableChange(r=r)) for p in periods]
     finally:
         store.dispose()
-    _emit(ctx, cohort_report(summaries), fmt, out)
+    emit_report(ctx, cohort_report(summaries), fmt, out, csv_dialect)
 
 
 @app.command()
 def coverage(
     ctx: typer.Context,
+    *,
     as_of: Annotated[
         str | None, typer.Option("--as-of", help="The day to count on (YYYY-MM-DD); default: today.")
     ] = None,
     months: Annotated[int, typer.Option(min=1, max=60, help="The window, in months before --as-of.")] = COVERAGE_MONTHS,
-    fmt: FormatOption = None,
+    fmt: ReportFormatOption = None,
     out: OutOption = None,
+    csv_dialect: CsvDialectOption = "excel-da",
 ) -> None:
     """Share of open cases scored in the last months, and cases never scored, per municipality."""
     try:
@@ -147,4 +116,4 @@ def coverage(
         result = scoring.coverage(store, as_of=day, months=months)
     finally:
         store.dispose()
-    _emit(ctx, coverage_report(result), fmt, out)
+    emit_report(ctx, coverage_report(result), fmt, out, csv_dialect)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from contextlib import ExitStack
 from typing import Annotated
@@ -10,7 +11,7 @@ import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from bridge.cli.common import FormatOption, list_format, load, open_bridge_store, state
-from bridge.cli.output import ListFormat, emit, err_console
+from bridge.cli.output import ListFormat, emit, err_console, notice
 from bridge.config import TEMPLATE
 from bridge.errors import BridgeError, ConfigError, LockHeld
 from bridge.model.tables import SyncRun
@@ -46,7 +47,7 @@ def show_runs(title: str, found: list[SyncRun], fmt: ListFormat) -> None:
     emit(title, SUMMARY_COLUMNS, [[run_row(r)[i] for i in indexes] for r in found], fmt)
     for run in found:
         if run.error:
-            err_console.print(f"run {run.id} ({run.source}): {run.error}", highlight=False)
+            notice(f"run {run.id} ({run.source}): {run.error}", label="failed", source=run.source, run_id=run.id)
 
 
 def run_row(run: SyncRun) -> tuple[object, ...]:
@@ -74,9 +75,9 @@ def init(
     """Write a commented bridge.toml to start from (at the --config path)."""
     path = state(ctx).config_path
     if path.exists() and not force:
-        raise BridgeError(f"{path} exists; use --force to overwrite it")
+        raise ConfigError(f"{path} exists; use --force to overwrite it")
     path.write_text(TEMPLATE, encoding="utf-8")
-    err_console.print(f"wrote {path}. Set BRIDGE_PERSON_KEY_SECRET, then run `bridge check` and `bridge sync`.")
+    notice(f"wrote {path}. Set BRIDGE_PERSON_KEY_SECRET, then run `bridge check` and `bridge sync`.")
 
 
 def adapters(ctx: typer.Context, fmt: FormatOption = None) -> None:
@@ -97,10 +98,10 @@ def check(
         adapter = config.build_adapter(source)
         try:
             adapter.check()
-            err_console.print(f"[green]ok[/]     {name} ({source.adapter})")
+            notice(f"{name} ({source.adapter})", label="ok", source=name)
         except BridgeError as exc:
             failed = True
-            err_console.print(f"[red]failed[/] {name} ({source.adapter}): {exc}", highlight=False)
+            notice(f"{name} ({source.adapter}): {exc}", label="failed", level=logging.ERROR, source=name)
         finally:
             adapter.close()
     if failed:
@@ -140,7 +141,7 @@ def sync(
             progress = stack.enter_context(
                 Progress(
                     SpinnerColumn(),
-                    TextColumn("{task.description}"),
+                    TextColumn("{task.description}", markup=False),
                     TimeElapsedColumn(),
                     console=err_console,
                     transient=True,
@@ -162,13 +163,13 @@ def sync(
             try:
                 run = run_sync(store, config, name, full=full, on_batch=on_batch)
             except LockHeld as exc:
-                err_console.print(f"[yellow]skipped[/] {exc}", highlight=False)
+                notice(str(exc), label="skipped", level=logging.WARNING, source=name)
                 codes.append(exc.exit_code)
                 continue
             except ConfigError:
                 raise
             except BridgeError as exc:
-                err_console.print(f"[red]failed[/] {name}: {exc}", highlight=False)
+                notice(f"{name}: {exc}", label="failed", level=logging.ERROR, source=name)
                 codes.append(1)
                 continue
             runs.append(run)
@@ -205,6 +206,6 @@ def db_upgrade(ctx: typer.Context) -> None:
     store = open_bridge_store(ctx)
     try:
         store.upgrade()
-        err_console.print(f"schema at revision {store.current_revision()}")
+        notice(f"schema at revision {store.current_revision()}")
     finally:
         store.dispose()

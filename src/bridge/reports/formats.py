@@ -23,8 +23,9 @@ class Table:
     """A titled table of plain values (str, int, float, date, None).
 
     ``keys`` are machine names for the columns (JSON keys; default: derived from ``columns``),
-    ``section`` groups consecutive tables under one heading, ``chart`` asks formats that can
-    draw (HTML) to draw the table's values, and ``note`` is a line of explanation under it.
+    ``section`` groups consecutive tables under one heading, ``charts`` ask formats that can
+    draw (HTML) to draw the table's values (see :mod:`bridge.reports.charts`), and ``note`` is
+    a line of explanation under it. A column whose label ends in ``(%)`` holds per cents.
     """
 
     title: str
@@ -32,7 +33,7 @@ class Table:
     rows: Sequence[Sequence[Any]]
     keys: Sequence[str] | None = None
     section: str = ""
-    chart: Chart | None = None
+    charts: Sequence[Chart] = ()
     note: str = ""
 
     def column_keys(self) -> list[str]:
@@ -49,15 +50,36 @@ def column_key(label: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", folded).strip("_") or "column"
 
 
+def is_percent(column: str) -> bool:
+    """Whether a column holds per cents (its label ends in ``(%)``)."""
+    return column.rstrip().endswith("(%)")
+
+
+@dataclass(frozen=True)
+class KeyFigure:
+    """A number a leader reads first: ``value`` is a number, or a suppression marker."""
+
+    label: str
+    value: Any
+    percent: bool = False
+    note: str = ""
+
+
 @dataclass(frozen=True)
 class Report:
-    """A service result ready to render: tables for every format, ``data`` for rich ones."""
+    """A service result ready to render: tables for every format, ``data`` for rich ones.
+
+    ``period`` says what the figures cover (``01.01.2024–31.12.2024``) and ``key_figures``
+    are what a leader reads first; every format shows both before the tables.
+    """
 
     kind: str
     title: str
     tables: Sequence[Table]
     data: Any = None
     notes: Sequence[str] = field(default_factory=tuple)
+    period: str = ""
+    key_figures: Sequence[KeyFigure] = ()
 
 
 class ReportFormat(Protocol):

@@ -8,46 +8,37 @@ browser to fetch anything. Text is escaped by the template engine.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
+from bridge.reports import danish
 from bridge.reports.charts import Heatmap, render_svg
-from bridge.reports.formats import Report, Table
-from bridge.reports.suppression import HIDDEN, SUPPRESSED
-
-_DANISH_DIGITS = str.maketrans({",": ".", ".": ","})
-
-
-def danish(value: Any) -> str:
-    """A cell as a Danish reader expects it: 1.234,5 and 10.01.2022; None as empty."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "ja" if value else "nej"
-    if isinstance(value, int | float):
-        return f"{value:,}".translate(_DANISH_DIGITS)
-    if isinstance(value, datetime):
-        return value.strftime("%d.%m.%Y %H:%M")
-    if isinstance(value, date):
-        return value.strftime("%d.%m.%Y")
-    return str(value)
+from bridge.reports.formats import KeyFigure, Report, Table
+from bridge.reports.suppression import MARKERS
 
 
 def cell_class(value: Any) -> str:
-    if value in (SUPPRESSED, HIDDEN):
+    if value in MARKERS:
         return "num sup"
     if isinstance(value, int | float) and not isinstance(value, bool):
         return "num"
     return ""
 
 
+def figure_value(figure: KeyFigure) -> str:
+    """A key figure's value in Danish, with its unit; a marker as it is."""
+    value = figure.value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return danish.percent(value) if figure.percent else danish.number(value)
+    return danish.cell(value)
+
+
 @dataclass(frozen=True)
 class _Block:
     table: Table
-    svg: Markup | None
+    svgs: list[Markup]
     show_table: bool
 
 
@@ -63,10 +54,11 @@ def _sections(report: Report) -> list[_Section]:
     sections: list[_Section] = []
     for table in report.tables:
         # The SVG is built from escaped text only, so it may go into the page as markup.
-        svg = Markup(render_svg(table.chart, table.columns, table.rows)) if table.chart else None
+        svgs = [Markup(render_svg(chart, table.columns, table.rows)) for chart in table.charts]
         if not sections or sections[-1].title != table.section:
             sections.append(_Section(f"afsnit-{len(sections) + 1}", table.section, []))
-        sections[-1].blocks.append(_Block(table, svg, show_table=not isinstance(table.chart, Heatmap)))
+        grid_only = bool(table.charts) and all(isinstance(c, Heatmap) for c in table.charts)
+        sections[-1].blocks.append(_Block(table, svgs, show_table=not grid_only))
     return sections
 
 
@@ -76,7 +68,8 @@ _environment = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-_environment.filters["danish"] = danish
+_environment.filters["danish"] = danish.cell
+_environment.filters["figure_value"] = figure_value
 _environment.filters["cell_class"] = cell_class
 
 

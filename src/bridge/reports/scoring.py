@@ -14,11 +14,13 @@ from datetime import date
 from pathlib import Path
 
 from bridge.model.records import Theme
-from bridge.reports.charts import Bars, Heatmap, Lines, StackedBars
-from bridge.reports.formats import Report, Table
+from bridge.reports import danish
+from bridge.reports.charts import Bars, DivergingBars, Heatmap, Lines, StackedBars
+from bridge.reports.formats import KeyFigure, Report, Table
 from bridge.reports.suppression import (
     HIDDEN,
     SUPPRESSED,
+    WITHHELD,
     Cell,
     count_cell,
     protect,
@@ -59,6 +61,7 @@ SUPPRESSION_NOTE = (
     "Celler med færre end 5 børn er skjult som «<5»; «–» er skjult, så en skjult celle ikke kan regnes ud."
 )
 NOT_ASSESSED = "ikke vurderet"
+END_LABELS = ("i trivsel", "truet trivsel")
 
 _SHARES = ("Forbedret (%)", "Uændret (%)", "Forværret (%)")
 _COHORT_COLUMNS = ("Børn", "Gns. ændring", *_SHARES, "Heraf bevægelse (%)")
@@ -79,8 +82,8 @@ def threshold_table(limits: Sequence[Threshold], *, section: str = "") -> Table:
     rows = []
     for t in limits:
         small = suppressed(t.n)
-        sd: Cell = "" if t.sd is None else (SUPPRESSED if small else round(t.sd, 3))
-        value: Cell = "" if t.value is None else (SUPPRESSED if small else round(t.value, 3))
+        sd: Cell | None = None if t.sd is None else (WITHHELD if small else round(t.sd, 3))
+        value: Cell | None = None if t.value is None else (WITHHELD if small else round(t.value, 3))
         rows.append([t.theme.label, count_cell(t.n), sd, t.r, value])
     return Table(
         title="Grænse for pålidelig ændring pr. tema",
@@ -92,9 +95,10 @@ def threshold_table(limits: Sequence[Threshold], *, section: str = "") -> Table:
     )
 
 
-def _cohort_cells(row: CohortRow) -> list[Cell]:
+def _cohort_cells(row: CohortRow) -> list[Cell | None]:
     if suppressed(row.n):
-        return [SUPPRESSED] * len(_COHORT_COLUMNS)
+        withheld: list[Cell | None] = [WITHHELD] * (len(_COHORT_COLUMNS) - 1)
+        return [SUPPRESSED, *withheld]
     (improved, unchanged, worsened), _ = protect((row.improved, row.unchanged, row.worsened), row.n)
     movement: int | str = count_cell(row.movement)
     if unchanged == HIDDEN and not isinstance(movement, str):
@@ -102,7 +106,7 @@ def _cohort_cells(row: CohortRow) -> list[Cell]:
     mean = row.mean_change
     return [
         row.n,
-        "" if mean is None else round(mean, 2),
+        None if mean is None else round(mean, 2),
         share_cell(improved, row.improved, row.n),
         share_cell(unchanged, row.unchanged, row.n),
         share_cell(worsened, row.worsened, row.n),
@@ -119,18 +123,22 @@ def _cohort_table(
     lead: tuple[str, ...] = ("Periode", column) if with_period else (column,)
     lead_keys: tuple[str, ...] = ("period", key) if with_period else (key,)
 
-    def first_cells(summary: CohortSummary, row: CohortRow) -> list[Cell]:
+    def first_cells(summary: CohortSummary, row: CohortRow) -> list[Cell | None]:
         name = row.theme.label if key == "theme" else row.group_label
         period = summary.period.label if summary.period else WHOLE_HISTORY
         return [period, name] if with_period else [name]
 
+    labels = lead if len(summaries) > 1 else (column,)
     return Table(
         title=title,
         columns=(*lead, *_COHORT_COLUMNS),
         keys=(*lead_keys, *_COHORT_KEYS),
         rows=[[*first_cells(s, r), *_cohort_cells(r)] for s, r in rows],
-        chart=StackedBars(label=lead if len(summaries) > 1 else (column,), parts=_SHARES, colors=CLASS_COLORS),
-        note="Børn med mindst to scorede dage på temaet. Gns. ændring < 0 er en forbedring.",
+        charts=(
+            StackedBars(label=labels, parts=_SHARES, colors=CLASS_COLORS),
+            DivergingBars(label=labels, value="Gns. ændring", unit="trin"),
+        ),
+        note="Børn med mindst to scorede dage på temaet. Gns. ændring < 0 er en forbedring (mod i trivsel).",
     )
 
 
@@ -157,7 +165,7 @@ def transition_table(transition: Transition, *, period: str = "", section: str =
     n = transition.n
     flat = [count for row in transition.counts for count in row]
     cells, total = protect(flat, n)
-    rows = [[str(before + 1), *cells[before * 5 : before * 5 + 5]] for before in range(5)]
+    rows = [[before + 1, *cells[before * 5 : before * 5 + 5]] for before in range(5)]
     where = f" ({period})" if period else ""
     return Table(
         title=f"Før/efter{where}: {transition.theme.label}",
@@ -165,15 +173,15 @@ def transition_table(transition: Transition, *, period: str = "", section: str =
         keys=("baseline", "latest_1", "latest_2", "latest_3", "latest_4", "latest_5"),
         rows=rows,
         section=section,
-        chart=Heatmap(row_axis="Første score", column_axis="Seneste score"),
+        charts=(Heatmap(row_axis="Første score", column_axis="Seneste score", end_labels=END_LABELS),),
         note=f"Rækker: første score; kolonner: seneste score. Børn i alt: {total}.",
     )
 
 
 def _share_of(part_cell: int | str, part: int, base_cell: int | str, base: int) -> Cell:
     """A share is hidden with its count, and with its base (it would reveal the one from the other)."""
-    if isinstance(base_cell, str) and not isinstance(part_cell, str):
-        return base_cell
+    if isinstance(base_cell, str):
+        return WITHHELD
     return share_cell(part_cell, part, base)
 
 
@@ -196,10 +204,8 @@ def coverage_table(result: Coverage, *, section: str = "") -> Table:
                 _share_of(never_cell, row.never_scored, open_cell, row.open_cases),
             ]
         )
-    since = result.since.strftime("%d.%m.%Y")
-    as_of = result.as_of.strftime("%d.%m.%Y")
     return Table(
-        title=f"Dækning: åbne sager scoret {since}–{as_of}",
+        title=f"Dækning: åbne sager scoret {danish.period(result.since, result.as_of)}",
         columns=(
             "Kommune",
             "Åbne sager",
@@ -218,9 +224,49 @@ def coverage_table(result: Coverage, *, section: str = "") -> Table:
         ),
         rows=rows,
         section=section,
-        chart=Bars(label="Kommune", value="Andel scoret (%)"),
+        charts=(Bars(label="Kommune", value="Andel scoret (%)"),),
         note="Åbne sager på opgørelsesdagen. «Ikke vurderet» tæller ikke som en score.",
     )
+
+
+def progression_figures(summary: CohortSummary, *, label: str = "") -> list[KeyFigure]:
+    """Key figures over every child and theme of ``summary``: courses followed and shares by class."""
+    n = sum(r.n for r in summary.rows)
+    counts = [sum(getattr(r, name) for r in summary.rows) for name in ("improved", "unchanged", "worsened")]
+    cells, _ = protect(counts, n)
+    where = f" ({label})" if label else ""
+    figures = [
+        KeyFigure(
+            f"Forløb fulgt{where}",
+            count_cell(n),
+            note="Et forløb er ét barns udvikling på ét tema fra første til seneste score.",
+        )
+    ]
+    for klass, cell, count in zip(ChangeClass, cells, counts, strict=True):
+        figures.append(KeyFigure(f"{CLASS_LABELS[klass]}{where}", share_cell(cell, count, n), percent=True))
+    return figures
+
+
+def coverage_figures(result: Coverage) -> list[KeyFigure]:
+    """Open cases and the share scored in the window, for the whole report."""
+    total = result.total
+    open_cell = count_cell(total.open_cases)
+    recent = count_cell(total.scored_recently)
+    return [
+        KeyFigure(f"Åbne sager pr. {danish.day(result.as_of)}", open_cell),
+        KeyFigure(
+            f"Åbne sager scoret seneste {result.months} mdr.",
+            _share_of(recent, total.scored_recently, open_cell, total.open_cases),
+            percent=True,
+        ),
+    ]
+
+
+def _period_text(summaries: Sequence[CohortSummary]) -> str:
+    spans = [s.period for s in summaries if s.period is not None]
+    if not spans:
+        return "Alle scoringer i sagerne (hele perioden)"
+    return "; ".join(f"{p.label}: {danish.period(p.start, p.end)}" for p in spans)
 
 
 def cohort_report(summaries: Sequence[CohortSummary]) -> Report:
@@ -237,6 +283,12 @@ def cohort_report(summaries: Sequence[CohortSummary]) -> Report:
         title=f"Scoringer: udvikling pr. {GROUP_TITLES[by].lower()}",
         tables=tables,
         notes=(SCALE_NOTE, _rc_note(limits), SUPPRESSION_NOTE),
+        period=_period_text(summaries),
+        key_figures=[
+            figure
+            for s in summaries
+            for figure in progression_figures(s, label=s.period.label if s.period and len(summaries) > 1 else "")
+        ],
     )
 
 
@@ -246,7 +298,9 @@ def coverage_report(result: Coverage) -> Report:
         kind="scores-coverage",
         title="Scoringer: dækning",
         tables=[coverage_table(result, section="Dækning")],
-        notes=(f"Opgjort pr. {result.as_of.isoformat()}.", SUPPRESSION_NOTE),
+        notes=(SUPPRESSION_NOTE,),
+        period=f"Scoringer {danish.period(result.since, result.as_of)}; åbne sager pr. {danish.day(result.as_of)}",
+        key_figures=coverage_figures(result),
     )
 
 
@@ -284,7 +338,7 @@ def child_report(result: ChildScores) -> Report:
             keys=("date", "score"),
             rows=[[p.assessed_on, NOT_ASSESSED if p.value is None else p.value] for p in s.points],
             section="Scoringer over tid",
-            chart=Lines(x="Dato", series=("Score",), colors=("#1f6fb2",), y_label=SCALE_NOTE),
+            charts=(Lines(x="Dato", series=("Score",), colors=("#1f6fb2",)),),
         )
         for s in result.series
     ]
@@ -292,7 +346,7 @@ def child_report(result: ChildScores) -> Report:
         title="Grænse for pålidelig ændring pr. tema",
         columns=("Tema", "RC-grænse"),
         keys=("theme", "rc_threshold"),
-        rows=[[t.theme.label, "" if t.value is None else round(t.value, 3)] for t in result.thresholds],
+        rows=[[t.theme.label, None if t.value is None else round(t.value, 3)] for t in result.thresholds],
         section="Metode",
     )
     return Report(
@@ -318,12 +372,9 @@ def overview_report(store: Store, *, as_of: date | None = None, rc: ReliableChan
         kind="scores-overview",
         title="Resultatdokumentation: scoringer",
         tables=tables,
-        notes=(
-            f"Opgjort pr. {result.as_of.strftime('%d.%m.%Y')}.",
-            SCALE_NOTE,
-            _rc_note(overall.thresholds),
-            SUPPRESSION_NOTE,
-        ),
+        notes=(SCALE_NOTE, _rc_note(overall.thresholds), SUPPRESSION_NOTE),
+        period=f"Alle scoringer i sagerne; dækning {danish.period(result.since, result.as_of)}",
+        key_figures=[*progression_figures(overall), *coverage_figures(result)],
     )
 
 

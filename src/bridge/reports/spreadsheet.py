@@ -1,25 +1,40 @@
-"""``--format xlsx``: one worksheet per table, and a first sheet with the title, notes and an index
-of the sheets (with each table's full title and note).
+"""``--format xlsx``: a contents sheet, then one worksheet per table, each an Excel table.
 
-Each table's sheet has the column labels in row 1 and the values from row 2, as typed cells
-(numbers, dates, text), so a sheet reads back as the table it came from.
+The first sheet holds the report's title, period and key figures, and a contents list with
+each table's full title (sheet names are cut at Excel's 31 characters) linked to its sheet.
+Every table's sheet has the column labels in row 1 and the values from row 2 as typed cells
+(numbers, dates, text; an empty cell for no value), formatted as an Excel table with Danish
+number formats, so it filters, sorts and reads back as the table it came from. A suppression
+marker ("<5", "–", "skjult") stays text: it is not a number.
 """
 
 from __future__ import annotations
 
 import io
 import re
+from collections.abc import Sequence
+from datetime import date, datetime
 from typing import Any
 
 from openpyxl import Workbook
 from openpyxl.styles import Font
-from openpyxl.utils import get_column_letter
+from openpyxl.utils import get_column_letter, quote_sheetname
+from openpyxl.worksheet.hyperlink import Hyperlink
+from openpyxl.worksheet.table import Table as ExcelTable
+from openpyxl.worksheet.table import TableStyleInfo
+from openpyxl.worksheet.worksheet import Worksheet
 
-from bridge.reports.formats import Report
+from bridge.reports.formats import Report, Table, is_percent
 
 _FORBIDDEN = re.compile(r"[\[\]:*?/\\]")
 _MAX_SHEET_NAME = 31
-INDEX_SHEET = "Rapport"
+INDEX_SHEET = "Indhold"
+INTEGER = "#,##0"
+DECIMAL = "#,##0.0##"
+PERCENT = '0.0" %"'
+DAY = "dd-mm-yyyy"
+TIMESTAMP = "dd-mm-yyyy hh:mm"
+_STYLE = TableStyleInfo(name="TableStyleMedium2", showRowStripes=True)
 
 
 def sheet_names(titles: list[str]) -> list[str]:
@@ -38,8 +53,60 @@ def sheet_names(titles: list[str]) -> list[str]:
     return names
 
 
-def _width(values: list[Any]) -> float:
-    return min(max((len(str(v)) for v in values if v is not None), default=8) + 2, 60)
+def _width(values: Sequence[Any]) -> float:
+    return min(max((len(str(v)) for v in values if v is not None), default=8) + 3, 60)
+
+
+def _number_format(column: str, value: Any) -> str | None:
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return None
+    if isinstance(value, datetime):
+        return TIMESTAMP
+    if isinstance(value, date):
+        return DAY
+    if is_percent(column):
+        return PERCENT
+    return INTEGER if isinstance(value, int) else DECIMAL
+
+
+def _cell(value: Any) -> Any:
+    return None if value == "" else value
+
+
+def _header(labels: Sequence[str]) -> list[str]:
+    """Excel tables need unique, non-empty header texts."""
+    seen: set[str] = set()
+    out = []
+    for i, label in enumerate(labels, start=1):
+        text = label.strip() or f"Kolonne {i}"
+        while text.lower() in seen:
+            text += " "
+        seen.add(text.lower())
+        out.append(text)
+    return out
+
+
+def _write_table(sheet: Worksheet, table: Table, number: int) -> None:
+    sheet.append(_header(table.columns))
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    for row in table.rows:
+        sheet.append([_cell(v) for v in row])
+    for j, column in enumerate(table.columns, start=1):
+        letter = get_column_letter(j)
+        for i, row in enumerate(table.rows, start=2):
+            number_format = _number_format(column, row[j - 1])
+            if number_format:
+                sheet[f"{letter}{i}"].number_format = number_format
+        sheet.column_dimensions[letter].width = _width([column, *(row[j - 1] for row in table.rows)])
+    sheet.freeze_panes = "A2"
+    last = f"{get_column_letter(len(table.columns))}{len(table.rows) + 1}"
+    if table.rows:
+        excel = ExcelTable(displayName=f"Tabel{number}", ref=f"A1:{last}")
+        excel.tableStyleInfo = _STYLE
+        sheet.add_table(excel)
+    if table.note:
+        sheet.cell(row=len(table.rows) + 3, column=1, value=table.note).font = Font(italic=True)
 
 
 class Xlsx:
@@ -53,26 +120,34 @@ class Xlsx:
         index.title = INDEX_SHEET
         index.append([report.title])
         index["A1"].font = Font(bold=True, size=14)
-        for note in report.notes:
-            index.append([note])
+        if report.period:
+            index.append(["Periode", report.period])
+        if report.key_figures:
+            index.append([])
+            index.append(["Nøgletal"])
+            index.cell(row=index.max_row, column=1).font = Font(bold=True)
+            for figure in report.key_figures:
+                index.append([figure.label, _cell(figure.value)])
+                value = index.cell(row=index.max_row, column=2)
+                if isinstance(figure.value, int | float) and not isinstance(figure.value, bool):
+                    value.number_format = PERCENT if figure.percent else INTEGER
         index.append([])
-        index.append(["Ark", "Tabel", "Note"])
+        index.append(["Tabel", "Ark", "Note"])
+        for cell in index[index.max_row]:
+            cell.font = Font(bold=True)
         names = sheet_names([t.title for t in report.tables])
-        for name, table in zip(names, report.tables, strict=True):
-            index.append([name, table.title, table.note])
-            sheet = book.create_sheet(name)
-            sheet.append(list(table.columns))
-            for cell in sheet[1]:
-                cell.font = Font(bold=True)
-            for row in table.rows:
-                sheet.append(list(row))
-            sheet.freeze_panes = "A2"
-            for j, column in enumerate(table.columns, start=1):
-                sheet.column_dimensions[get_column_letter(j)].width = _width(
-                    [column, *(row[j - 1] for row in table.rows)]
-                )
-        index.column_dimensions["A"].width = 34
-        index.column_dimensions["B"].width = 60
+        for number, (name, table) in enumerate(zip(names, report.tables, strict=True), start=1):
+            index.append([table.title, name, table.note or None])
+            link = index.cell(row=index.max_row, column=1)
+            link.hyperlink = Hyperlink(ref=link.coordinate, location=f"{quote_sheetname(name)}!A1")
+            link.style = "Hyperlink"
+            _write_table(book.create_sheet(name), table, number)
+        if report.notes:
+            index.append([])
+            for note in report.notes:
+                index.append([note])
+        index.column_dimensions["A"].width = 60
+        index.column_dimensions["B"].width = 34
         index.column_dimensions["C"].width = 80
         out = io.BytesIO()
         book.save(out)

@@ -1,10 +1,12 @@
 """Small-number suppression (diskretionering) for aggregate reports.
 
-A cell that counts 1–4 children is shown as ``"<5"`` (primary suppression), and so is any
-aggregate over fewer than five children (a mean, a share, an SD). When the total of a set of
-counts is shown, one suppressed count could be worked out by subtraction, so the smallest
-other count is hidden as well and shown as ``"–"`` (secondary suppression); with no other count
-to hide, the total is hidden instead. Zero is shown: it describes no child.
+A cell that counts 1–4 children is shown as ``"<5"`` (primary suppression). When the total
+of a set of counts is shown, one suppressed count could be worked out by subtraction, so the
+smallest other count is hidden as well and shown as ``"–"`` (secondary suppression); with no
+other count to hide, the total is hidden instead. Zero is shown: it describes no child.
+
+A value derived from hidden counts or over fewer than five children (a share, a mean, an SD)
+is shown as ``"skjult"``, not ``"<5"``: in a per-cent column "<5" would read as "under 5 %".
 
 Suppression happens while a report is built, so every format (table, CSV, JSON, XLSX, HTML
 and its charts) shows the same protected values.
@@ -17,6 +19,8 @@ from collections.abc import Sequence
 MIN_CHILDREN = 5
 SUPPRESSED = "<5"
 HIDDEN = "–"
+WITHHELD = "skjult"
+MARKERS = (SUPPRESSED, HIDDEN, WITHHELD)
 
 Cell = int | float | str
 
@@ -52,11 +56,9 @@ def protect(counts: Sequence[int], total: int | None = None) -> tuple[list[int |
 
 
 def share_cell(count_shown: int | str, count: int, base: int, digits: int = 1) -> Cell:
-    """``count / base`` in per cent, or the count's own marker when the count is not shown."""
-    if isinstance(count_shown, str):
-        return count_shown
-    if suppressed(base):
-        return SUPPRESSED
+    """``count / base`` in per cent, or withheld when the count is not shown or the base is too small."""
+    if isinstance(count_shown, str) or suppressed(base):
+        return WITHHELD
     if base == 0:
         return ""
     return round(100.0 * count / base, digits)
