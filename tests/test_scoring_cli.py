@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from datetime import date
 from pathlib import Path
 
 import openpyxl
@@ -30,10 +31,15 @@ def project(store: Store, store_url: str, tmp_path: Path, monkeypatch: pytest.Mo
 
 
 def test_child_as_json(project: Path) -> None:
-    result = runner.invoke(app, ["child", "child-key-A", "--format", "json"])
+    result = runner.invoke(app, ["child", "27.24.00-G01-A-21", "--format", "json"])
     assert result.exit_code == 0, result.output
     document = json.loads(result.stdout)
     assert document["kind"] == "scores-child"
+    born = date(2012, 1, 1)  # every child of the fixture
+    years = date.today().year - born.year - ((date.today().month, date.today().day) < (1, 1))
+    assert document["title"] == f"Scoringer for barnet i sag 27.24.00-G01-A-21, {years} år"
+    assert document["period"] == "10.01.2022–15.01.2023"
+    assert "child-key" not in result.stdout
     progression = document["tables"][0]["rows"]
     assert [(r["theme"], r["change"], r["verdict"]) for r in progression] == [
         ("Udvikling og adfærd", -2, "Forbedret"),
@@ -45,6 +51,14 @@ def test_child_refuses_a_cpr_number_and_names_none(project: Path) -> None:
     result = runner.invoke(app, ["child", "010203-1234"])
     assert isinstance(result.exception, ConfigError)
     assert "010203" not in str(result.exception)
+
+
+def test_child_by_one_of_several_cases_shows_all_of_them(project: Path) -> None:
+    result = runner.invoke(app, ["child", "27.24.00-G01-G2-21", "-f", "json"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert "sager 27.24.00-G01-G1-21, 27.24.00-G01-G2-21" in document["title"]
+    assert document["tables"][0]["rows"][0]["change"] == -3
 
 
 def test_cohort_by_target_group_as_csv_holds_no_person_key(project: Path) -> None:

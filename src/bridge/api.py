@@ -22,6 +22,7 @@ from bridge.errors import ConfigError
 from bridge.model.tables import Assessment, Case, CaseEvent, Quarantined, SyncRun
 from bridge.reports import scoring as scoring_reports
 from bridge.services import scoring
+from bridge.services.cases import CaseSummary, find_cases
 from bridge.services.scoring import (
     ChildScores,
     CohortSummary,
@@ -70,6 +71,19 @@ class Bridge:
         if not include_deleted:
             query = query.where(col(Case.deleted_at).is_(None))
         return self._all(query)
+
+    def find_cases(
+        self,
+        *,
+        open_only: bool = False,
+        caseworker: str | None = None,
+        municipality: str | None = None,
+        case_number: str | None = None,
+    ) -> list[CaseSummary]:
+        """Cases as a person looks them up: case number, municipality, caseworker and the child's age."""
+        return find_cases(
+            self.store, open_only=open_only, caseworker=caseworker, municipality=municipality, case_number=case_number
+        )
 
     def assessments(self, *, case_id: int | None = None, theme: str | None = None) -> list[Assessment]:
         """Scores in date order; ``value`` None is "ikke vurderet"."""

@@ -183,7 +183,8 @@ def _describe(exc: ValidationError, origin: str, where: str = "") -> str:
     problems = []
     for error in exc.errors():
         location = ".".join(str(part) for part in (*([where] if where else []), *error["loc"]))
-        problems.append(f"{location}: {error['msg']}" if location else error["msg"])
+        message = error["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
+        problems.append(f"{location}: {message}" if location else message)
     return f"invalid configuration in {origin}:\n  " + "\n  ".join(problems)
 
 
@@ -245,12 +246,15 @@ municipality_name = "Odense"
 seed = 1
 caseworkers = 10
 
+# An SB-SYS source (SBSIP Web API). Uncomment, fill in, and set the secret's variable.
 # [[sources]]
 # name = "odense-sbsys"
 # adapter = "sbsys"
 # municipality = "461"
+# municipality_name = "Odense"
 # [sources.settings]
 # base_url = "https://sbsip.example.dk"
+# grant_type = "client_credentials"      # or "password" with username and password_env
 # client_id = "bridge"
 # client_secret_env = "ODENSE_SBSIP_CLIENT_SECRET"
 """

@@ -45,6 +45,8 @@ class Batch:
     records: list[CaseRecord] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
     cursor: str | None = None
+    expected: int | None = None
+    """How many records this fetch yields in all, when the source says (a listing's total); for progress only."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 from typer.exceptions import Abort, TyperException
 
-from bridge.cli import demo, quarantine, scores, simulate, sources
+from bridge.cli import cases, demo, quarantine, scores, simulate, sources
 from bridge.cli.common import State
 from bridge.cli.output import ListFormat, configure_logging, fail, mode
 from bridge.errors import BridgeError
@@ -58,6 +58,7 @@ app.command()(sources.adapters)
 app.command()(sources.check)
 app.command()(sources.sync)
 app.command()(sources.runs)
+app.command()(cases.cases)
 app.command()(demo.demo)
 app.command()(simulate.simulate)
 app.add_typer(scores.app, name="scores")

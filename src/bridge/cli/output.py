@@ -30,8 +30,15 @@ from bridge.privacy import CprRedactingFilter, mask_cpr
 
 ListFormat = Literal["table", "json"]
 
-console = Console(markup=False, highlight=False)
-err_console = Console(stderr=True, markup=False, highlight=False)
+
+
+def make_console(*, stderr: bool = False, **options: Any) -> Console:
+    """A console that never reads markup in what it prints (``options`` for tests: file, width…)."""
+    return Console(stderr=stderr, markup=False, highlight=False, **options)
+
+
+console = make_console()
+err_console = make_console(stderr=True)
 log = logging.getLogger("bridge.cli")
 
 
@@ -100,7 +107,7 @@ class JsonLineFormatter(logging.Formatter):
 
 def configure_logging(verbose: bool, *, json_lines: bool | None = None) -> None:
     """Log to stderr, CPR numbers masked: rich on a terminal, JSON lines otherwise."""
-    interactive = sys.stderr.isatty() if json_lines is None else not json_lines
+    interactive = err_console.is_terminal if json_lines is None else not json_lines
     mode.json_lines = not interactive
     handler: logging.Handler
     if interactive:

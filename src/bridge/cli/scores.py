@@ -12,12 +12,14 @@ from typing import Annotated, Literal
 
 import typer
 
+from bridge.cli.cases import NoSuchCase, prompt_for_child_key
 from bridge.cli.common import open_bridge_store
 from bridge.cli.reporting import CsvDialectOption, OutOption, ReportFormatOption, emit_report
 from bridge.errors import ConfigError
 from bridge.privacy import mask_cpr
 from bridge.reports.scoring import child_report, cohort_report, coverage_report
 from bridge.services import scoring
+from bridge.services.cases import find_cases
 from bridge.services.scoring import COVERAGE_MONTHS, DEFAULT_RELIABILITY, GroupBy, Period, ReliableChange
 from bridge.store import Store
 
@@ -48,21 +50,43 @@ def _store(ctx: typer.Context) -> Store:
 def child(
     ctx: typer.Context,
     *,
-    person_key: Annotated[str, typer.Argument(help="The child's person key (never a CPR number).")],
+    case_number: Annotated[
+        str | None, typer.Argument(help="The child's case number (see `bridge cases`), e.g. 27.24.00-G01-5-19.")
+    ] = None,
+    cpr: Annotated[
+        bool, typer.Option("--cpr", help="Find the child by CPR number, typed at a hidden prompt.")
+    ] = False,
     fmt: ReportFormatOption = None,
     out: OutOption = None,
     csv_dialect: CsvDialectOption = "excel-da",
     r: ReliabilityOption = DEFAULT_RELIABILITY,
 ) -> None:
-    """One child's scores per theme over time, and the change from the first to the latest."""
-    if mask_cpr(person_key) != person_key:
-        raise ConfigError("that looks like a CPR number: give the child's person key instead")
+    """One child's scores per theme over time, and the change from the first to the latest.
+
+    Name the child by case number, or give --cpr and type the CPR number at the prompt. The
+    report names the child by case number and age, never by person key.
+    """
+    if (case_number is None) == (not cpr):
+        raise ConfigError("give the child's case number, or --cpr to type the CPR number at a prompt")
+    if case_number is not None and mask_cpr(case_number) != case_number:
+        raise ConfigError("that looks like a CPR number: use --cpr, which asks for it without showing it")
+    child_key = prompt_for_child_key(ctx) if cpr else None
     store = _store(ctx)
     try:
-        result = scoring.child_scores(store, person_key, rc=ReliableChange(r=r))
+        found = find_cases(store, case_number=case_number, child_key=child_key)
+        if not found:
+            raise NoSuchCase(f"no case with case number {case_number!r}" if case_number else "no case for that CPR")
+        keys = {c.child_key for c in found}
+        if len(keys) > 1:
+            raise ConfigError(
+                f"case {case_number} is a family case of {len(keys)} children: give one child's own case number "
+                f"(`bridge cases {case_number}` lists them)"
+            )
+        cases = find_cases(store, child_key=keys.pop())
+        result = scoring.child_scores(store, cases[0].child_key, rc=ReliableChange(r=r))
     finally:
         store.dispose()
-    emit_report(ctx, child_report(result), fmt, out, csv_dialect)
+    emit_report(ctx, child_report(result, cases), fmt, out, csv_dialect)
 
 
 @app.command()

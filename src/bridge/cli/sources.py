@@ -3,20 +3,30 @@
 from __future__ import annotations
 
 import logging
-import sys
 from contextlib import ExitStack
 from typing import Annotated
 
 import typer
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from bridge.cli.common import FormatOption, list_format, load, open_bridge_store, state
-from bridge.cli.output import ListFormat, emit, err_console, notice
+from bridge.cli.output import ListFormat, emit, err_console, notice, print_json
 from bridge.config import TEMPLATE
 from bridge.errors import BridgeError, ConfigError, LockHeld
 from bridge.model.tables import SyncRun
 from bridge.plugins import get_plugins
+from bridge.store import Store
 from bridge.sync import BatchDone, exit_code, run_sync
+from bridge.sync.engine import BatchCallback
 
 RUN_COLUMNS = (
     "run",
@@ -47,7 +57,7 @@ def show_runs(title: str, found: list[SyncRun], fmt: ListFormat) -> None:
     emit(title, SUMMARY_COLUMNS, [[run_row(r)[i] for i in indexes] for r in found], fmt)
     for run in found:
         if run.error:
-            notice(f"run {run.id} ({run.source}): {run.error}", label="failed", source=run.source, run_id=run.id)
+            notice(f"run {run.id} ({run.source}): {run.error}", label=run.status, source=run.source, run_id=run.id)
 
 
 def run_row(run: SyncRun) -> tuple[object, ...]:
@@ -115,6 +125,41 @@ def _worst(codes: list[int]) -> int:
     return 0
 
 
+def _progress(stack: ExitStack) -> BatchCallback | None:
+    """A progress bar on a terminal: totals and time left when the source says how many to expect."""
+    if not err_console.is_terminal:
+        return None
+    progress = stack.enter_context(
+        Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}", markup=False),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=err_console,
+            transient=True,
+        )
+    )
+    tasks: dict[str, TaskID] = {}
+
+    def on_batch(done: BatchDone) -> None:
+        if done.source not in tasks:
+            tasks[done.source] = progress.add_task(done.source, total=None)
+        t = done.total
+        progress.update(
+            tasks[done.source],
+            completed=done.fetched,
+            total=max(done.expected, done.fetched) if done.expected is not None else None,
+            description=(
+                f"{done.source}: {t.inserted} new · {t.updated} changed · {t.unchanged} unchanged · "
+                f"{t.quarantined} quarantined"
+            ),
+        )
+
+    return on_batch
+
+
 def sync(
     ctx: typer.Context,
     sources: Annotated[list[str] | None, typer.Argument(help="Sources to sync (default: all configured).")] = None,
@@ -123,10 +168,11 @@ def sync(
     ] = False,
     fmt: FormatOption = None,
 ) -> None:
-    """Sync sources into the store, one after another.
+    """Sync sources into the store, one after another; print each source's run.
 
     Exit codes: 0 all good, 1 a run failed, 2 usage or configuration error, 3 another run
-    of a source holds its lock, 4 finished with quarantined records.
+    of a source holds its lock, 4 finished with quarantined records. With --format json the
+    result lists every source's run, a failed one included, and a skipped source with its reason.
     """
     config = load(ctx)
     names = sources or [s.name for s in config.sources]
@@ -134,50 +180,40 @@ def sync(
         config.source(name)  # unknown names are a usage error before anything runs
     store = open_bridge_store(ctx)
     runs: list[SyncRun] = []
+    skipped: list[dict[str, object]] = []
     codes: list[int] = []
     with ExitStack() as stack:
-        on_batch = None
-        if sys.stderr.isatty():
-            progress = stack.enter_context(
-                Progress(
-                    SpinnerColumn(),
-                    TextColumn("{task.description}", markup=False),
-                    TimeElapsedColumn(),
-                    console=err_console,
-                    transient=True,
-                )
-            )
-            task = progress.add_task("starting")
-
-            def on_batch(done: BatchDone) -> None:
-                t = done.total
-                progress.update(
-                    task,
-                    description=(
-                        f"{done.source}: {done.fetched} fetched · {t.inserted} new · {t.updated} changed · "
-                        f"{t.unchanged} unchanged · {t.quarantined} quarantined"
-                    ),
-                )
-
+        on_batch = _progress(stack)
         for name in names:
             try:
                 run = run_sync(store, config, name, full=full, on_batch=on_batch)
             except LockHeld as exc:
                 notice(str(exc), label="skipped", level=logging.WARNING, source=name)
+                skipped.append({"source": name, "status": "skipped", "error": str(exc), "exit_code": exc.exit_code})
                 codes.append(exc.exit_code)
                 continue
             except ConfigError:
                 raise
-            except BridgeError as exc:
-                notice(f"{name}: {exc}", label="failed", level=logging.ERROR, source=name)
+            except BridgeError:
+                # The engine ended the run as failed, logged why, and kept the committed batches.
+                runs.append(_latest_run(store, name))
                 codes.append(1)
                 continue
             runs.append(run)
             codes.append(exit_code(run))
     store.dispose()
-    if runs:
-        show_runs("Sync runs", runs, list_format(ctx, fmt))
+    if list_format(ctx, fmt) == "json":
+        print_json([*([dict(zip(RUN_COLUMNS, run_row(r), strict=True)) for r in runs]), *skipped])
+    elif runs:
+        show_runs("Sync runs", runs, "table")
     raise typer.Exit(_worst(codes))
+
+
+def _latest_run(store: Store, source: str) -> SyncRun:
+    from bridge.api import Bridge
+
+    [run] = Bridge(store).runs(source=source, limit=1)
+    return run
 
 
 def runs(

@@ -59,11 +59,6 @@ def period(first: date, last: date) -> str:
     return f"{day(first)}–{day(last)}"
 
 
-def age(born: date, on: date) -> int:
-    """Whole years from ``born`` to ``on`` (a child born 29 February turns a year older on 1 March)."""
-    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
-
-
 def cell(value: Any) -> str:
     """A table cell as a Danish reader expects it; None and text as they are, booleans as ja/nej."""
     if value is None:

@@ -29,6 +29,7 @@ from bridge.reports.suppression import (
     suppressed,
 )
 from bridge.services import scoring
+from bridge.services.cases import CaseSummary
 from bridge.services.scoring import (
     ChangeClass,
     ChildScores,
@@ -310,8 +311,21 @@ def _verdict(p: Progression) -> str:
     return CLASS_LABELS[p.change_class]
 
 
-def child_report(result: ChildScores) -> Report:
-    """``bridge scores child``: one child's series and progression (for the caseworker)."""
+def child_label(cases: Sequence[CaseSummary]) -> str:
+    """A child as reports name it: by case number(s) and age, never by person key."""
+    if not cases:
+        return "barn uden levende sag"
+    numbers = sorted({c.case_number for c in cases})
+    which = f"sag {numbers[0]}" if len(numbers) == 1 else "sager " + ", ".join(numbers)
+    return f"{which}, {cases[0].child_age} år"
+
+
+def child_report(result: ChildScores, cases: Sequence[CaseSummary] = ()) -> Report:
+    """``bridge scores child``: one child's series and progression (for the caseworker).
+
+    ``cases`` are the child's live cases (:func:`bridge.services.cases.find_cases`); the report
+    names the child by their case numbers and age, never by person key.
+    """
     progression = Table(
         title="Udvikling fra første til seneste score",
         columns=(
@@ -342,6 +356,7 @@ def child_report(result: ChildScores) -> Report:
         )
         for s in result.series
     ]
+    days = [p.assessed_on for s in result.series for p in s.points]
     limits = Table(
         title="Grænse for pålidelig ændring pr. tema",
         columns=("Tema", "RC-grænse"),
@@ -351,9 +366,19 @@ def child_report(result: ChildScores) -> Report:
     )
     return Report(
         kind="scores-child",
-        title=f"Scoringer for barn {result.child_key}",
+        title=f"Scoringer for barnet i {child_label(cases)}",
         tables=[progression, *series, limits],
         notes=(SCALE_NOTE, _rc_note(result.thresholds)),
+        period=danish.period(min(days), max(days)) if days else "ingen scoringer",
+        key_figures=[
+            KeyFigure("Temaer scoret", len(result.series)),
+            *(
+                KeyFigure(
+                    f"{p.theme.label}: seneste score", p.latest, note=f"første {p.baseline}, {_verdict(p).lower()}"
+                )
+                for p in result.progressions
+            ),
+        ],
     )
 
 

@@ -116,7 +116,10 @@ class Period(BaseModel):
                 year, month = int(match[1]), int(match[2])
                 return cls(label=spec, start=date(year, month, 1), end=_month_end(year, month))
             if match := re.fullmatch(r"(\d{4}-\d{2}-\d{2})\.\.(\d{4}-\d{2}-\d{2})", spec):
-                return cls(label=spec, start=date.fromisoformat(match[1]), end=date.fromisoformat(match[2]))
+                start, end = date.fromisoformat(match[1]), date.fromisoformat(match[2])
+                if end < start:
+                    raise ConfigError(f"period {spec!r} ends before it starts: write the earlier day first")
+                return cls(label=spec, start=start, end=end)
         except ValueError as exc:
             raise ConfigError(f"period {spec!r}: {exc}") from None
         raise ConfigError(

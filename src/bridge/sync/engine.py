@@ -9,6 +9,7 @@ committed batch, and records it sees again are recognised by their content hash.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -44,6 +45,8 @@ class BatchDone:
     batch: WriteCounts
     total: WriteCounts
     fetched: int
+    expected: int | None = None
+    """The records the source said this run would yield, when it said; for progress and ETA."""
 
 
 BatchCallback = Callable[[BatchDone], None]
@@ -79,7 +82,15 @@ def run_sync(
                 ensure_municipality(conn, source.municipality, source.municipality_name)
                 cursor = None if full else ledger.get_cursor(conn, source.name)
             run_id = ledger.start_run(store, source.name, full=full, cursor=cursor)
-            log.info("sync of %s started (run %d, %s)", source.name, run_id, "full" if full else "incremental")
+            began = time.monotonic()
+            fields = {"run_id": run_id, "source": source.name, "full": full}
+            log.info(
+                "sync of %s started (run %d, %s)",
+                source.name,
+                run_id,
+                "full" if full else "incremental",
+                extra={"fields": {**fields, "status": ledger.RUNNING}},
+            )
             try:
                 total, fetched, seen = _fetch_all(
                     store, source.name, run_id, adapter.fetch(cursor), full=full, on_batch=on_batch
@@ -90,8 +101,14 @@ def run_sync(
                         deleted = mark_deleted(conn, source.name, seen, utcnow())
             except BaseException as exc:
                 message = _describe(exc)
-                ledger.finish_run(store, run_id, ledger.FAILED, error=message)
-                log.error("sync of %s failed (run %d): %s", source.name, run_id, message)
+                failed = ledger.finish_run(store, run_id, ledger.FAILED, error=message)
+                log.error(
+                    "sync of %s failed (run %d): %s",
+                    source.name,
+                    run_id,
+                    message,
+                    extra={"fields": {**fields, **run_fields(failed), "duration_s": _since(began)}},
+                )
                 raise
             status = ledger.QUARANTINED if total.quarantined else ledger.SUCCEEDED
             run = ledger.finish_run(store, run_id, status, deleted=deleted)
@@ -106,6 +123,7 @@ def run_sync(
                 total.unchanged,
                 total.quarantined,
                 deleted,
+                extra={"fields": {**fields, **run_fields(run), "duration_s": _since(began)}},
             )
             return run
     finally:
@@ -124,7 +142,9 @@ def _fetch_all(
     total = WriteCounts()
     fetched = 0
     seen: set[str] | None = set() if full else None
+    expected: int | None = None
     for number, batch in enumerate(batches, start=1):
+        expected = batch.expected if batch.expected is not None else expected
         counts = _commit(store, source, run_id, batch)
         total += counts
         size = len(batch.records) + len(batch.rejections)
@@ -134,7 +154,7 @@ def _fetch_all(
             seen.update(r.source_ref for r in batch.records)
             seen.update(r.source_ref for r in batch.rejections if r.source_ref)
         if on_batch is not None:
-            on_batch(BatchDone(source, run_id, number, counts, total, fetched))
+            on_batch(BatchDone(source, run_id, number, counts, total, fetched, expected))
     return total, fetched, seen
 
 
@@ -152,6 +172,23 @@ def _commit(store: Store, source: str, run_id: int, batch: Batch) -> WriteCounts
         )
         ledger.set_cursor(conn, source, batch.cursor, run_id)
     return counts
+
+
+def run_fields(run: SyncRun) -> dict[str, object]:
+    """A run's status and counters, as the fields of a JSON log line."""
+    return {
+        "status": run.status,
+        "fetched": run.fetched,
+        "inserted": run.inserted,
+        "updated": run.updated,
+        "unchanged": run.unchanged,
+        "quarantined": run.quarantined,
+        "deleted": run.deleted,
+    }
+
+
+def _since(began: float) -> float:
+    return round(time.monotonic() - began, 3)
 
 
 def _describe(exc: BaseException) -> str:

@@ -228,7 +228,7 @@ class SyntheticAdapter(Adapter):
             if self.config.batch_delay:
                 time.sleep(self.config.batch_delay)
             page = pending[start : start + size]
-            batch = Batch(cursor=_cursor(page[-1]))
+            batch = Batch(cursor=_cursor(page[-1]), expected=len(pending))
             for case in page:
                 payload = render(case, truth)
                 try:

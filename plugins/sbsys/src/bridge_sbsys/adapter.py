@@ -211,13 +211,18 @@ class _Pages:
         self._adapter = adapter
         self._query = wire.SearchQuery(interval, adapter.settings.page_size, 0, modified_since=state.since)
         self._with_parts = with_parts
+        self.expected: int | None = None
+        """The cases still to read, from the listing's total (for progress)."""
 
     def _page(self, skip: int, limit: int) -> tuple[list[Mapping[str, Any]], int | None]:
         query = replace(self._query, skip=skip, limit=limit)
         response = self._adapter._search(query, with_parts=self._with_parts)
         if self.state.started is None:
             self.state = replace(self.state, started=_source_time(response))
-        return _search_result(response)
+        items, total = _search_result(response)
+        if total is not None and self.expected is None:
+            self.expected = max(total - skip, 0)
+        return items, total
 
     def __iter__(self) -> Iterator[list[Mapping[str, Any]]]:
         for items in paginate_offset(self._page, page_size=self._query.limit, start=self.state.skip):
@@ -312,7 +317,9 @@ class SbsysAdapter(Adapter):
         if state.phase == "cases":
             pages = _Pages(self, state, self._cases, with_parts=False)
             for page in pages:
-                yield self._fetch_cases(page, pages.state, run)
+                batch = self._fetch_cases(page, pages.state, run)
+                batch.expected = pages.expected
+                yield batch
             state = replace(pages.state, phase="grants", skip=0)
         if state.since is not None:
             pages = _Pages(self, state, self._grants, with_parts=True)

@@ -342,7 +342,8 @@ class SbsysSimulator:
         except InvalidCPR:
             born, female = None, None
         if born is not None and case.id % 17 == 0:
-            born = born.replace(year=1900)  # real data: a FoedeDato that disagrees with the CPR
+            # Real data: a FoedeDato that disagrees with the CPR (1900 had no 29 February).
+            born = born.replace(year=1900, day=min(born.day, 28) if born.month == 2 else born.day)
         if len(child.guardians) > 2:
             raise ConfigError("SB-SYS records two parents (MorCPR, FarCPR); a child in the truth has more")
         guardians: list[Person] = []
