@@ -150,9 +150,9 @@ class Bridge:
         """Share of open cases scored in the last ``months`` months, and cases never scored."""
         return scoring.coverage(self.store, as_of=as_of, months=months)
 
-    def write_scoring_report(self, path: Path, *, as_of: date | None = None) -> Path:
-        """Write the self-contained HTML scoring report; returns the file written."""
-        return scoring_reports.write_scoring_report(self.store, path, as_of=as_of)
+    def write_scoring_report(self, path: str | Path, *, as_of: date | None = None) -> Path:
+        """Write the self-contained HTML scoring report (a file, or ``scores.html`` in a folder); returns the file."""
+        return scoring_reports.write_scoring_report(self.store, Path(path), as_of=as_of)
 
     # -- syncing -----------------------------------------------------------------------
 

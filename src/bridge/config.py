@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -23,6 +23,9 @@ from bridge.adapter import Adapter, SourceContext
 from bridge.errors import ConfigError
 from bridge.plugins import get_plugins
 from bridge.privacy import Pseudonymizer
+
+if TYPE_CHECKING:
+    from bridge.synthetic.truth import GroundTruth
 
 DEFAULT_CONFIG = Path("bridge.toml")
 _DEFAULT_SECRET_ENV = "BRIDGE_PERSON_KEY_SECRET"
@@ -51,12 +54,40 @@ class PrivacySettings(_Section):
     store_cpr: bool = False
 
 
+class SimulatedSource(_Section):
+    """``[sources.simulator]``: serve the adapter's simulator on loopback whenever bridge reads the source.
+
+    For the demo and for trying bridge out: ``bridge sync``, ``check`` and ``quarantine replay``
+    start the simulator with a synthetic municipality drawn from these numbers, point the
+    adapter at it (in place of ``[sources.settings]``), and stop it when done.
+    """
+
+    seed: int = 1
+    caseworkers: int = Field(default=10, ge=1)
+    cases: int | None = Field(default=None, ge=1, description="default: about 20 per caseworker")
+    invalid: int = Field(default=0, ge=0, description="cases broken on purpose, to show the quarantine")
+    options: dict[str, str] = Field(default_factory=dict, description="simulator knobs, e.g. latency = '0.02'")
+
+    def truth(self, municipality: str) -> GroundTruth:
+        """The synthetic municipality this simulator serves."""
+        from bridge.synthetic.generate import generate
+
+        return generate(
+            self.seed,
+            caseworkers=self.caseworkers,
+            cases=self.cases,
+            invalid=self.invalid,
+            municipality_codes=[municipality],
+        )
+
+
 class SourceSettings(_Section):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
     adapter: str
     municipality: str = Field(pattern=r"^[0-9]{3}$")
     municipality_name: str | None = None
     settings: dict[str, Any] = Field(default_factory=dict)
+    simulator: SimulatedSource | None = None
 
 
 class BridgeConfig(_Section):
@@ -107,7 +138,15 @@ class BridgeConfig(_Section):
         return None, ""
 
     def build_adapter(self, source: SourceSettings) -> Adapter:
-        """The configured adapter for ``source``, its settings validated against its ``Config``."""
+        """The configured adapter for ``source``, its settings validated against its ``Config``.
+
+        A source with a ``[sources.simulator]`` gets its simulator started on loopback first;
+        closing the adapter stops it.
+        """
+        if source.simulator is not None:
+            from bridge.simulation import simulated_adapter
+
+            return simulated_adapter(self, source, source.simulator)
         cls = get_plugins().adapter(source.adapter)
         where = f"sources.{source.name}.settings"
         settings = resolve_secret_references(source.settings, where, base_dir=self.base_dir)
@@ -209,7 +248,13 @@ def load_config(path: Path | None = None) -> BridgeConfig:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file (create one with `bridge init`)") from None
+        demo = path.parent / "bridge-demo" / path.name
+        hint = (
+            f"the demo's is {demo}: `cd {demo.parent}` or give `--config {demo}`"
+            if demo.exists()
+            else "create one with `bridge init`, or try `bridge demo`"
+        )
+        raise ConfigError(f"{path}: no such file ({hint})") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
     except UnicodeDecodeError:

@@ -1,15 +1,16 @@
 """``bridge demo``: the whole pipeline on synthetic data, in ./bridge-demo/.
 
-Simulators serve the synthetic ground truth over loopback, each demo source is synced
-into ``bridge-demo/bridge.db``, the scoring report is written beside it, and the summary
-compares the store with the ground truth. Run again, it reuses the folder, and every
-record is reported unchanged.
+Each demo source is synced into ``bridge-demo/bridge.db`` (the SB-SYS source through its
+simulator, which bridge serves on loopback whenever it reads that source), the scoring
+report is written beside it, and the summary compares the store with the ground truth. The
+folder is a working installation afterwards: ``bridge sync``, ``check``, ``cases``, ``scores``
+and ``quarantine replay`` work there. Run again, it reuses the folder, and every record is
+reported unchanged.
 """
 
 from __future__ import annotations
 
 import secrets
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated
 
@@ -27,7 +28,7 @@ from bridge.sync import run_sync
 from bridge.synthetic.truth import GroundTruth
 
 DEMO_CONFIG = """\
-# The bridge demo: synthetic municipalities, served over loopback. Safe to delete.
+# The bridge demo: two synthetic municipalities. Safe to delete.
 [privacy]
 secret_file = "person-key.secret"   # a random demo secret, made on the first run
 
@@ -42,14 +43,16 @@ seed = 461
 caseworkers = 12
 invalid = 5          # deliberately broken records, to show the quarantine
 
-# SB-SYS over the SBSIP Web API. The demo starts the SB-SYS simulator on loopback and
-# points this source at it; the settings below are the simulated municipality's size.
+# SB-SYS over the SBSIP Web API. There is no SB-SYS server here: whenever bridge reads this
+# source (sync, check, quarantine replay) it serves the SB-SYS simulator on loopback with the
+# synthetic municipality below, and stops it afterwards. For a real server, replace
+# [sources.simulator] by [sources.settings] with base_url, client_id and client_secret_env.
 [[sources]]
 name = "aarhus-sbsys"
 adapter = "sbsys"
 municipality = "751"
 municipality_name = "Aarhus"
-[sources.settings]
+[sources.simulator]
 seed = 751
 caseworkers = 8
 invalid = 3
@@ -57,19 +60,12 @@ invalid = 3
 
 
 def _truth(source: SourceSettings) -> GroundTruth:
-    """The ground truth a demo source serves, drawn from its settings."""
+    """The ground truth a demo source serves."""
     from bridge.synthetic.adapter import SyntheticConfig
-    from bridge.synthetic.generate import generate
 
-    if source.adapter == "synthetic":
-        return SyntheticConfig.model_validate(source.settings).truth(source.municipality)
-    settings = source.settings
-    return generate(
-        int(settings.get("seed", 1)),
-        caseworkers=int(settings.get("caseworkers", 10)),
-        invalid=int(settings.get("invalid", 0)),
-        municipality_codes=[source.municipality],
-    )
+    if source.simulator is not None:
+        return source.simulator.truth(source.municipality)
+    return SyntheticConfig.model_validate(source.settings).truth(source.municipality)
 
 
 def demo(
@@ -77,11 +73,12 @@ def demo(
 ) -> None:
     """Run the whole pipeline on synthetic data in ./bridge-demo/ and print a summary.
 
-    Starts the simulators on loopback, fully syncs every demo source, writes the scoring report
-    (scores.html) and compares the store with the ground truth.
+    Fully syncs every demo source (starting the SB-SYS simulator on loopback), writes the
+    scoring report (scores.html), compares the store with the ground truth, and ends with
+    commands to try next. The folder stays a working installation.
     """
     from bridge.reports.scoring import write_scoring_report
-    from bridge.simulation import has_simulator, simulated
+    from bridge.services.cases import find_cases
     from bridge.synthetic.generate import DEFAULT_AS_OF
 
     directory.mkdir(parents=True, exist_ok=True)
@@ -97,23 +94,28 @@ def demo(
     expected = 0
     runs = []
     for source in config.sources:
-        truth = _truth(source)
-        expected += sum(1 for _ in truth.valid_cases())
-        with ExitStack() as stack:
-            if has_simulator(source.adapter):
-                running = stack.enter_context(simulated(source, truth))
-                notice(f"{source.adapter} simulator serving {len(truth.cases)} cases at {running.location}")
-            notice(f"syncing {source.name} ({source.adapter}) …")
-            runs.append(run_sync(store, config, source.name, full=True))
+        expected += sum(1 for _ in _truth(source).valid_cases())
+        notice(f"syncing {source.name} ({source.adapter}) …")
+        runs.append(run_sync(store, config, source.name, full=True))
     report = write_scoring_report(store, directory / "scores.html", as_of=DEFAULT_AS_OF)
     with store.engine.connect() as conn:
         stored = conn.execute(select(func.count()).select_from(Case).where(col(Case.deleted_at).is_(None))).scalar_one()
+    example = next(iter(find_cases(store, open_only=True, limit=1)), None)
     store.dispose()
     show_runs("Demo sync", runs, "table")
     summary = Text(f"cases in store: {stored}; ground truth: {expected} — ")
     summary.append(*(("matches", "green") if stored == expected else ("does NOT match", "red")))
     console.print(summary)
-    console.print(f"store: {config.database_url()}")
-    console.print(f"scoring report: {report}")
+    console.print(Text(f"store: {config.database_url()}"))
+    console.print(Text(f"scoring report: {report}"))
+    case = example.case_number if example else "CASE-NUMBER"
+    console.print(Text("\nNext steps (the demo folder is a working installation; see README.md):\n", style="bold"))
+    for line in (
+        f"cd {directory}",
+        "bridge cases --open --municipality aarhus   # open cases: case number, caseworker, the child's age",
+        f"bridge scores child {case} -o child.html   # one child's scores, as a report",
+        "bridge sync                                 # sync again: every record unchanged",
+    ):
+        console.print(Text(f"  {line}"))
     if stored != expected:
         raise typer.Exit(1)

@@ -9,7 +9,7 @@ from rich.text import Text
 
 from bridge.api import Bridge
 from bridge.cli.common import FormatOption, list_format, load, open_bridge_store
-from bridge.cli.output import console, emit, notice
+from bridge.cli.output import console, emit, notice, print_json
 from bridge.errors import BridgeError
 from bridge.privacy import mask_cpr
 from bridge.sync.replay import replay_quarantined
@@ -75,8 +75,9 @@ def replay(
     ctx: typer.Context,
     source: Annotated[str, typer.Argument(help="The source whose records to replay.")],
     ids: Annotated[list[int] | None, typer.Argument(help="Only these ids (default: all unresolved).")] = None,
+    fmt: FormatOption = None,
 ) -> None:
-    """Parse quarantined records again (after a fix); those that now pass are stored."""
+    """Parse quarantined records again (after a fix); those that now pass are stored. Exit 4 if some are not."""
     config = load(ctx)
     store = open_bridge_store(ctx)
     try:
@@ -85,7 +86,13 @@ def replay(
         store.dispose()
     notice(
         f"replayed {result.accepted + result.still_rejected}: {result.accepted} stored, "
-        f"{result.still_rejected} still rejected (run {result.run_id})"
+        f"{result.still_rejected} still rejected (run {result.run_id})",
+        source=source,
+        run_id=result.run_id,
     )
+    if list_format(ctx, fmt) == "json":
+        print_json(
+            {"source": source, "run": result.run_id, "stored": result.accepted, "still_rejected": result.still_rejected}
+        )
     if result.still_rejected:
         raise typer.Exit(4)

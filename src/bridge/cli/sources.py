@@ -99,22 +99,26 @@ def adapters(ctx: typer.Context, fmt: FormatOption = None) -> None:
 def check(
     ctx: typer.Context,
     sources: Annotated[list[str] | None, typer.Argument(help="Sources to check (default: all).")] = None,
+    fmt: FormatOption = None,
 ) -> None:
-    """Reach and authenticate against each source, fetching no data."""
+    """Reach and authenticate against each source, fetching no data. Exit 1 when one fails."""
     config = load(ctx)
-    failed = False
+    checked: list[dict[str, object]] = []
     for name in sources or [s.name for s in config.sources]:
         source = config.source(name)
         adapter = config.build_adapter(source)
         try:
             adapter.check()
             notice(f"{name} ({source.adapter})", label="ok", source=name)
+            checked.append({"source": name, "adapter": source.adapter, "status": "ok", "error": None})
         except BridgeError as exc:
-            failed = True
             notice(f"{name} ({source.adapter}): {exc}", label="failed", level=logging.ERROR, source=name)
+            checked.append({"source": name, "adapter": source.adapter, "status": "failed", "error": str(exc)})
         finally:
             adapter.close()
-    if failed:
+    if list_format(ctx, fmt) == "json":
+        print_json(checked)
+    if any(c["status"] == "failed" for c in checked):
         raise typer.Exit(1)
 
 
@@ -237,11 +241,14 @@ db = typer.Typer(help="Database schema commands.", no_args_is_help=True)
 
 
 @db.command("upgrade")
-def db_upgrade(ctx: typer.Context) -> None:
+def db_upgrade(ctx: typer.Context, fmt: FormatOption = None) -> None:
     """Migrate the store to the newest schema (also done automatically on first use)."""
     store = open_bridge_store(ctx)
     try:
         store.upgrade()
-        notice(f"schema at revision {store.current_revision()}")
+        revision = store.current_revision()
     finally:
         store.dispose()
+    notice(f"schema at revision {revision}")
+    if list_format(ctx, fmt) == "json":
+        print_json({"status": "ok", "revision": revision})

@@ -8,6 +8,8 @@ the decimal point and do not use this module.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any
 
@@ -59,14 +61,25 @@ def period(first: date, last: date) -> str:
     return f"{day(first)}–{day(last)}"
 
 
-def cell(value: Any) -> str:
-    """A table cell as a Danish reader expects it; None and text as they are, booleans as ja/nej."""
+def decimals(values: Iterable[Any], most: int = 3) -> int | None:
+    """How many decimals a column of numbers needs so all its values line up (None: no fractions)."""
+    found = [
+        len(f"{v:.{most}f}".rstrip("0").partition(".")[2]) for v in values if isinstance(v, float) and not math.isnan(v)
+    ]
+    return max(found) if found else None
+
+
+def cell(value: Any, digits: int | None = None) -> str:
+    """A table cell as a Danish reader expects it; None and text as they are, booleans as ja/nej.
+
+    ``digits`` gives a column's numbers one number of decimals (see :func:`decimals`).
+    """
     if value is None:
         return ""
     if isinstance(value, bool):
         return "ja" if value else "nej"
     if isinstance(value, int | float):
-        return number(value)
+        return number(value, digits)
     if isinstance(value, datetime):
         return timestamp(value)
     if isinstance(value, date):

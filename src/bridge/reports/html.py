@@ -41,6 +41,11 @@ class _Block:
     svgs: list[Markup]
     show_table: bool
 
+    @property
+    def digits(self) -> list[int | None]:
+        """Decimals per column, so a column never mixes 0,5 and -0,75."""
+        return [danish.decimals(row[j] for row in self.table.rows) for j in range(len(self.table.columns))]
+
 
 @dataclass(frozen=True)
 class _Section:

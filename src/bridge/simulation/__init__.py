@@ -18,13 +18,15 @@ write into ``request.directory``. ``request.options`` are simulator-specific kno
 from __future__ import annotations
 
 import importlib
+import logging
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bridge.config import SourceSettings
+from bridge.adapter import Adapter
+from bridge.config import BridgeConfig, SimulatedSource, SourceSettings
 from bridge.errors import ConfigError, PluginError
 from bridge.plugins import get_plugins
 from bridge.synthetic.truth import GroundTruth
@@ -96,6 +98,37 @@ def simulated(
             yield running
         finally:
             source.settings = original
+
+
+def simulated_adapter(config: BridgeConfig, source: SourceSettings, simulator: SimulatedSource) -> Adapter:
+    """The adapter of ``source``, reading its simulator, started now on a free loopback port.
+
+    Closing the adapter stops the simulator, so ``bridge sync``, ``check`` and ``quarantine
+    replay`` of a ``[sources.simulator]`` source work like those of a real one.
+    """
+    truth = simulator.truth(source.municipality)
+    stack = ExitStack()
+    factory = simulator_for(source.adapter)
+    running = stack.enter_context(factory(SimulatorRequest(truth=truth, options=simulator.options)))
+    logging.getLogger("bridge.simulation").info(
+        "%s simulator serving %d cases for %s at %s", source.adapter, len(truth.cases), source.name, running.location
+    )
+    try:
+        reading = source.model_copy(update={"settings": dict(running.settings), "simulator": None})
+        adapter = config.build_adapter(reading)
+    except BaseException:
+        stack.close()
+        raise
+    close = adapter.close
+
+    def close_and_stop() -> None:
+        try:
+            close()
+        finally:
+            stack.close()
+
+    adapter.close = close_and_stop  # type: ignore[method-assign]
+    return adapter
 
 
 def parse_options(pairs: list[str]) -> dict[str, str]:
