@@ -142,7 +142,8 @@ def test_kill_minus_9_mid_run_then_rerun_leaves_exactly_the_truth(
 def test_second_sync_while_one_runs_exits_3_and_the_first_completes(
     store: Store, store_url: str, tmp_path: Path, persons: Pseudonymizer
 ) -> None:
-    write_config(tmp_path, batch_delay=1.0)
+    # Long enough per batch that the first run is still going while two more commands start on a busy machine.
+    write_config(tmp_path, batch_delay=4.0)
     first = _start_slow_sync(tmp_path, store_url)
     _wait_for_committed_batches(store_url, 20, first)
     runs_before = bridge_cli("runs", "--format", "json", cwd=tmp_path, env=env_for(store_url)).stdout
