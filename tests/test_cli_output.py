@@ -138,6 +138,12 @@ def test_under_cron_stderr_is_json_lines_and_a_failed_source_has_its_json_result
     assert finished["good"]["inserted"] == result["good"]["inserted"]
     assert "s3cret-value" not in done.stderr + done.stdout
 
+    checked = bridge_cli("check", "--format", "json", cwd=tmp_path, env=env)
+    assert checked.returncode == 1
+    assert {c["source"]: c["status"] for c in json.loads(checked.stdout)} == {"good": "ok", "down": "failed"}
+    said = [json.loads(line) for line in checked.stderr.splitlines()]  # the ok/failed lines are JSON too
+    assert {(line.get("source"), line.get("status")) for line in said} >= {("good", "ok"), ("down", "failed")}
+
 
 def test_a_usage_error_under_cron_is_a_json_line_and_a_json_result(tmp_path: Path) -> None:
     done = bridge_cli("--format", "json", "runs", "--no-such-option", cwd=tmp_path, env={})
@@ -146,3 +152,20 @@ def test_a_usage_error_under_cron_is_a_json_line_and_a_json_result(tmp_path: Pat
     assert line["level"] == "error"
     assert "--no-such-option" in line["message"]
     assert json.loads(done.stdout) == {"status": "error", "error": line["message"], "exit_code": 2}
+
+
+def test_progress_knows_the_total_when_the_source_says(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bridge.config import parse_config
+    from bridge.sync import BatchDone, run_sync
+
+    monkeypatch.setenv("BRIDGE_PERSON_KEY_SECRET", TEST_SECRET)
+    settings = {"seed": 3, "caseworkers": 2, "page_size": 10}
+    source = {"name": "syn", "adapter": "synthetic", "municipality": "461", "settings": settings}
+    config = parse_config({"sources": [source]}, tmp_path)
+    seen: list[BatchDone] = []
+    run = run_sync(store, config, "syn", on_batch=seen.append)
+    assert len(seen) > 2
+    assert {done.expected for done in seen} == {run.fetched}
+    assert seen[-1].fetched == run.fetched
