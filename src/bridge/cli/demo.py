@@ -56,6 +56,18 @@ municipality_name = "Aarhus"
 seed = 751
 caseworkers = 8
 invalid = 3
+
+# DUBU through Serviceplatformen (SOAP over mutual TLS). The demo starts the DUBU simulator on
+# loopback with a test CA and the client certificate it expects, and points this source at it.
+[[sources]]
+name = "aalborg-dubu"
+adapter = "dubu"
+municipality = "851"
+municipality_name = "Aalborg"
+[sources.settings]
+seed = 851
+caseworkers = 8
+invalid = 3
 """
 
 

@@ -38,7 +38,13 @@ def simulate(  # noqa: PLR0917 - typer turns each parameter into an option
         DEFAULT_MUNICIPALITY
     ),
     directory: Annotated[
-        Path | None, typer.Option(help="Folder for simulators that write files instead of serving HTTP.")
+        Path | None,
+        typer.Option(
+            help=(
+                "Folder a simulator writes its files to: extracts of file-based sources, "
+                "the DUBU simulator's TLS certificates."
+            )
+        ),
     ] = None,
     set_: Annotated[
         list[str] | None, typer.Option("--set", help="Simulator option KEY=VALUE (repeatable), e.g. latency=0.02.")

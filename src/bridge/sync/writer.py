@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, delete, select, update
+from sqlalchemy import ColumnElement, Connection, Table, and_, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from bridge.adapter import Rejection
+from bridge.dst.files import MEASURE_REF_PREFIX as DST_MEASURE_PREFIX
 from bridge.model.records import CaseRecord
 from bridge.model.tables import ASSESSMENTS, CASES, CASEWORKERS, EVENTS, MEASURES, MUNICIPALITIES, QUARANTINE
 from bridge.privacy import mask_cpr
@@ -209,7 +210,10 @@ def write_records(
     case_ids = list(ids.values())
     for table in (MEASURES, ASSESSMENTS, EVENTS):
         for chunk in _chunks(case_ids):
-            conn.execute(delete(table).where(table.c.case_id.in_(chunk)))
+            belongs: ColumnElement[bool] = table.c.case_id.in_(chunk)
+            if table is MEASURES:  # measures imported from a DST delivery are not the source's to replace
+                belongs = and_(belongs, ~MEASURES.c.source_ref.startswith(DST_MEASURE_PREFIX))
+            conn.execute(delete(table).where(belongs))
     measures: list[dict[str, Any]] = []
     assessments: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []

@@ -452,7 +452,9 @@ class DubuAdapter(Adapter):
         state = _Cursor.decode(cursor)
         since = state.since or wire.FULL_SYNC_FROM
         run = _Run()
-        resume = state.resume or since
+        # A run resumed after a crash reads again from where it resumed: what the crashed run
+        # committed before that is not fetched a second time.
+        start = resume = state.resume or since
         for reading in range(1, self.settings.listing_passes + 1):
             missed = 0
             pages = self._pages(state, resume, since)
@@ -479,7 +481,7 @@ class DubuAdapter(Adapter):
                 state = replace(state, high=since)
             # Read the window again: a case changed or removed while the pages were read shifts the
             # positions the tokens stand for, so a first reading may have skipped a case.
-            resume = since
+            resume = start
         yield Batch(cursor=state.finished(timedelta(seconds=self.settings.overlap_seconds), self.clock()).encode())
 
     def refetch(self, source_refs: Sequence[str]) -> Iterator[Batch]:
