@@ -40,7 +40,7 @@ import uuid as uuidlib
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -103,19 +103,30 @@ class SimulatorSettings(BaseModel):
     duplicates: bool = Field(default=False, description="a page repeats references of the page before")
     ignore_filter: bool = Field(default=False, description="AendretEfter is ignored: every case is listed")
     modify_during_paging: int = Field(default=0, ge=0, description="cases changed when a listing's page 2 is asked for")
+    delete_during_paging: int = Field(default=0, ge=0, description="cases deleted when a listing's page 2 is asked for")
+    sparse: bool = Field(default=False, description="optional elements left out (ids, unit, account code, …)")
+    unknown_values: bool = Field(default=False, description="code values the contract does not list, where allowed")
     hostile: bool = Field(default=False, description="every hostile behaviour on, with a little of each fault")
     fault_seed: int = 0
 
     @model_validator(mode="after")
     def _hostile(self) -> SimulatorSettings:
         if self.hostile:
-            for name in ("short_pages", "vary_prefixes", "unknown_elements", "duplicates", "ignore_filter"):
+            for name in (
+                "short_pages",
+                "vary_prefixes",
+                "unknown_elements",
+                "duplicates",
+                "ignore_filter",
+                "unknown_values",
+            ):
                 object.__setattr__(self, name, True)
             for name, share in (("latency", 0.001), ("error_rate", 0.03), ("fault_rate", 0.03), ("drop_rate", 0.02)):
                 if not getattr(self, name):
                     object.__setattr__(self, name, share)
-            if not self.modify_during_paging:
-                object.__setattr__(self, "modify_during_paging", 2)
+            for name in ("modify_during_paging", "delete_during_paging"):
+                if not getattr(self, name):
+                    object.__setattr__(self, name, 2)
         return self
 
     def context(self) -> wire.InvocationContext:
@@ -212,6 +223,7 @@ class DubuSimulator:
         self.requests: Counter[str] = Counter()
         """Calls served, by operation name, plus ``fault:<code>`` for the faults sent."""
         self.paging_modified: list[int] = []
+        self.paging_deleted: list[int] = []
         self.monotonic = monotonic_time.monotonic
         """The clock tokens expire by; tests may replace it."""
         self._lock = threading.RLock()
@@ -246,6 +258,16 @@ class DubuSimulator:
             self._latest = max(self._latest, at)
             self._listing = None
             return changed
+
+    def delete(self, n: int, seed: int = 0) -> list[int]:
+        """Delete ``n`` valid cases from the service now (from the listing too); return their ids."""
+        with self._lock:
+            valid = sorted((c for c in self._cases() if c.defect is None), key=lambda c: c.id)
+            chosen = random.Random(seed).sample(valid, min(n, len(valid)))
+            gone = {c.id for c in chosen}
+            self.truth.cases = [c for c in self.truth.cases if c.id not in gone]
+            self._listing = None
+            return sorted(gone)
 
     def undeliverable(self, case_id: int) -> str:
         """``HentSag`` for this case answers fault 3002 from now on; returns its SagUUID."""
@@ -289,6 +311,14 @@ class DubuSimulator:
                 for measure in record["measures"]:
                     measure["source_ref"] = wire_uuid("foranstaltning", measure["source_ref"])
                 refs = _event_refs(case)
+                if self.settings.sparse:
+                    refs = dict.fromkeys(refs)
+                    worker = self.truth.caseworkers[case.caseworker_ref]
+                    record["caseworker"] |= {"source_ref": worker.logon, "unit": None}
+                    for measure in record["measures"]:
+                        measure |= {"account_code": None, "provider": None}
+                    for assessment in record["assessments"]:
+                        assessment["assessor"] = None
                 events = []
                 for event in record["events"]:
                     if EventKind(event["kind"]) in _UNCARRIED:
@@ -397,8 +427,33 @@ class DubuSimulator:
             )
         return sag
 
+    def _degrade(self, sag: wire.Sag) -> wire.Sag:
+        """Leave out optional elements (``sparse``) and write code values the contract does not list
+        where a reader must tolerate them (``unknown_values``)."""
+        s = self.settings
+        if s.sparse:
+            sag.kle = sag.child_name = None
+            if sag.caseworker is not None:
+                sag.caseworker = replace(sag.caseworker, uuid=None, unit=None)
+            sag.notifications = [replace(n, uuid=None, notifier=None) for n in sag.notifications]
+            sag.investigations = [replace(i, uuid=None, act=None, paragraph=None) for i in sag.investigations]
+            sag.decisions = [replace(d, uuid=None, basis=None) for d in sag.decisions]
+            sag.measures = [replace(m, account_code=None, provider=None) for m in sag.measures]
+            sag.scores = [replace(x, assessor=None, uuid=None) for x in sag.scores]
+        if s.unknown_values:
+            sag.status = "Genaabnet"  # not listed: the closing date tells open from closed
+            sag.custody_holders = [replace(h, relation="Plejemor") for h in sag.custody_holders]
+            sag.plans = [replace(p, kind="Opfoelgningsplan") for p in sag.plans]
+            sag.consents = [replace(c, kind="Mundtligt") for c in sag.consents]
+        return sag
+
     def _render_case(self, case: TruthCase, style: wire.Style) -> bytes:
-        tree = wire.render_case_tree(self._sag(case), style)
+        tree = wire.render_case_tree(self._degrade(self._sag(case)), style)
+        if self.settings.unknown_values:
+            for element in wire.find_all(tree, wire.NAMES.act):
+                parent = element.getparent()
+                if parent is not None and wire.local_name(parent) == wire.NAMES.investigation:
+                    element.text = "RSL"  # an act the contract does not list, on an entry that stores none
         if case.defect is Defect.broken_date:
             for element in wire.find_all(tree, wire.NAMES.opened):
                 element.text = BROKEN_DATE_TEXT
@@ -490,6 +545,8 @@ class DubuSimulator:
             offset = position
             if s.modify_during_paging and not self.paging_modified:
                 self.paging_modified = self.modify(s.modify_during_paging, s.fault_seed)
+            if s.delete_during_paging and not self.paging_deleted:
+                self.paging_deleted = self.delete(s.delete_during_paging, s.fault_seed + 1)
         with self._lock:
             answered = self.now()
             matching = [e for e in self._listed() if s.ignore_filter or e.modified >= changed_after]
@@ -509,13 +566,20 @@ class DubuSimulator:
                 wire.SagReference(
                     entry.uuid,
                     self._offset(entry.modified, n),
-                    None if n % 5 == 4 else (wire.STATUS_CLOSED if entry.case.closed else wire.STATUS_OPEN),
+                    None if n % 5 == 4 or s.sparse else self._listed_status(entry.case),
                 )
                 for n, entry in enumerate(page)
             )
         # The last page says so with an empty token sometimes, by leaving it out other times.
-        answer = wire.ListingPage(references, token_text if more else ("" if offset % 2 else None), answered)
+        answer = wire.ListingPage(
+            references, token_text if more else ("" if offset % 2 else None), None if s.sparse else answered
+        )
         return self._answer(wire.render_listing(answer, self._style()))
+
+    def _listed_status(self, case: TruthCase) -> str:
+        if self.settings.unknown_values:
+            return "UnderAfslutning"
+        return wire.STATUS_CLOSED if case.closed else wire.STATUS_OPEN
 
     def _fetch(self, case_uuid: str | None) -> Response:
         if case_uuid is None:

@@ -305,9 +305,13 @@ def _read_context(element: etree._Element) -> InvocationContext:
 # --- values ----------------------------------------------------------------------------------------
 
 
-def _local(element: etree._Element) -> str:
+def local_name(element: etree._Element) -> str:
+    """An element's name without its namespace ("" for comments and processing instructions)."""
     tag = element.tag
     return etree.QName(tag).localname if isinstance(tag, str) else ""
+
+
+_local = local_name
 
 
 def _child(element: etree._Element, name: str) -> etree._Element | None:
@@ -793,10 +797,15 @@ def _act(text: str, where: str) -> Act:
         raise WireError(f"{where} names an act that is neither SEL nor BL") from None
 
 
+def _known_act(text: str | None) -> Act | None:
+    """The act of an entry that stores none (an undersøgelse, an afgørelse): an unknown one is no reason to reject."""
+    return Act(text) if text in (Act.SEL.value, Act.BL.value) else None
+
+
 def _basis(element: etree._Element, where: str, *, required: bool) -> LegalBasis | None:
     act_text = _text(element, NAMES.act)
     paragraph = _text(element, NAMES.paragraph)
-    if paragraph is None or act_text is None:
+    if paragraph is None or act_text is None or (not required and _known_act(act_text) is None):
         if required:
             raise WireError(f"{where} has no {NAMES.act} and {NAMES.paragraph}")
         return None
@@ -826,12 +835,11 @@ def _read_notification(element: etree._Element) -> Notification:
 
 def _read_investigation(element: etree._Element) -> Investigation:
     where = NAMES.investigation
-    act = _text(element, NAMES.act)
     return Investigation(
         start=_date(element, NAMES.start, where),
         completed=_optional_date(element, NAMES.completed, where),
         uuid=_optional_uuid(element, NAMES.investigation_uuid, where),
-        act=None if act is None else _act(act, f"{where}/{NAMES.act}"),
+        act=_known_act(_text(element, NAMES.act)),
         paragraph=_text(element, NAMES.paragraph),
     )
 
