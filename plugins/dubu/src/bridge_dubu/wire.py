@@ -308,25 +308,42 @@ def _read_context(element: etree._Element) -> InvocationContext:
 def local_name(element: etree._Element) -> str:
     """An element's name without its namespace ("" for comments and processing instructions)."""
     tag = element.tag
-    return etree.QName(tag).localname if isinstance(tag, str) else ""
+    return tag.rpartition("}")[2] if isinstance(tag, str) else ""
 
 
 _local = local_name
 
 
-def _child(element: etree._Element, name: str) -> etree._Element | None:
+class _Fields:
+    """The direct children of one element by local name (the first of each), found in one pass."""
+
+    __slots__ = ("_children",)
+
+    def __init__(self, element: etree._Element) -> None:
+        children: dict[str, etree._Element] = {}
+        for child in element:
+            tag = child.tag
+            if isinstance(tag, str):
+                children.setdefault(tag.rpartition("}")[2], child)
+        self._children = children
+
+    def child(self, name: str) -> etree._Element | None:
+        return self._children.get(name)
+
+
+_Node = etree._Element | _Fields
+
+
+def _child(node: _Node, name: str) -> etree._Element | None:
     """The first direct child with local name ``name``, in any namespace."""
-    for child in element:
-        if _local(child) == name:
-            return child
-    return None
+    return (node if isinstance(node, _Fields) else _Fields(node)).child(name)
 
 
 def _children(element: etree._Element | None, name: str) -> list[etree._Element]:
     return [] if element is None else [child for child in element if _local(child) == name]
 
 
-def _text(element: etree._Element, name: str) -> str | None:
+def _text(element: _Node, name: str) -> str | None:
     """The stripped text of child ``name``; ``None`` if it is absent or empty."""
     child = _child(element, name)
     if child is None:
@@ -335,7 +352,7 @@ def _text(element: etree._Element, name: str) -> str | None:
     return value or None
 
 
-def _required(element: etree._Element, name: str, where: str) -> str:
+def _required(element: _Node, name: str, where: str) -> str:
     value = _text(element, name)
     if value is None:
         raise WireError(f"{where} has no {name}")
@@ -630,7 +647,8 @@ def read_listing(stream: IO[bytes]) -> ListingPage:
     return ListingPage(tuple(references), token, answered_at, tuple(broken))
 
 
-def _read_reference(element: etree._Element) -> SagReference:
+def _read_reference(raw: etree._Element) -> SagReference:
+    element = _Fields(raw)
     where = NAMES.reference
     uuid = normalise_uuid(_required(element, NAMES.case_uuid, where), f"{where}/{NAMES.case_uuid}")
     modified = parse_instant(_required(element, NAMES.modified, where), f"{where}/{NAMES.modified}")
@@ -776,16 +794,16 @@ class Sag:
     scores: list[Score] = field(default_factory=list)
 
 
-def _date(element: etree._Element, name: str, where: str) -> date:
+def _date(element: _Node, name: str, where: str) -> date:
     return parse_date(_required(element, name, where), f"{where}/{name}")
 
 
-def _optional_date(element: etree._Element, name: str, where: str) -> date | None:
+def _optional_date(element: _Node, name: str, where: str) -> date | None:
     text = _text(element, name)
     return None if text is None else parse_date(text, f"{where}/{name}")
 
 
-def _optional_uuid(element: etree._Element, name: str, where: str) -> str | None:
+def _optional_uuid(element: _Node, name: str, where: str) -> str | None:
     text = _text(element, name)
     return None if text is None else normalise_uuid(text, f"{where}/{name}")
 
@@ -802,7 +820,7 @@ def _known_act(text: str | None) -> Act | None:
     return Act(text) if text in (Act.SEL.value, Act.BL.value) else None
 
 
-def _basis(element: etree._Element, where: str, *, required: bool) -> LegalBasis | None:
+def _basis(element: _Node, where: str, *, required: bool) -> LegalBasis | None:
     act_text = _text(element, NAMES.act)
     paragraph = _text(element, NAMES.paragraph)
     if paragraph is None or act_text is None or (not required and _known_act(act_text) is None):
@@ -817,12 +835,14 @@ def _basis(element: etree._Element, where: str, *, required: bool) -> LegalBasis
     )
 
 
-def _read_holder(element: etree._Element) -> CustodyHolder:
+def _read_holder(raw: etree._Element) -> CustodyHolder:
+    element = _Fields(raw)
     cpr = _required(element, NAMES.holder_cpr, NAMES.custody_holder)
     return CustodyHolder(cpr, _text(element, NAMES.holder_relation))
 
 
-def _read_notification(element: etree._Element) -> Notification:
+def _read_notification(raw: etree._Element) -> Notification:
+    element = _Fields(raw)
     where = NAMES.notification
     assessed = _text(element, NAMES.assessed)
     return Notification(
@@ -833,7 +853,8 @@ def _read_notification(element: etree._Element) -> Notification:
     )
 
 
-def _read_investigation(element: etree._Element) -> Investigation:
+def _read_investigation(raw: etree._Element) -> Investigation:
+    element = _Fields(raw)
     where = NAMES.investigation
     return Investigation(
         start=_date(element, NAMES.start, where),
@@ -844,11 +865,13 @@ def _read_investigation(element: etree._Element) -> Investigation:
     )
 
 
-def _read_plan(element: etree._Element) -> Plan:
+def _read_plan(raw: etree._Element) -> Plan:
+    element = _Fields(raw)
     return Plan(_date(element, NAMES.date, NAMES.plan), _text(element, NAMES.kind))
 
 
-def _read_consent(element: etree._Element) -> Consent:
+def _read_consent(raw: etree._Element) -> Consent:
+    element = _Fields(raw)
     where = NAMES.consent
     given = _text(element, NAMES.given)
     return Consent(
@@ -858,7 +881,8 @@ def _read_consent(element: etree._Element) -> Consent:
     )
 
 
-def _read_decision(element: etree._Element) -> Decision:
+def _read_decision(raw: etree._Element) -> Decision:
+    element = _Fields(raw)
     where = NAMES.decision
     return Decision(
         _date(element, NAMES.date, where),
@@ -867,7 +891,8 @@ def _read_decision(element: etree._Element) -> Decision:
     )
 
 
-def _read_measure(element: etree._Element) -> Measure:
+def _read_measure(raw: etree._Element) -> Measure:
+    element = _Fields(raw)
     where = NAMES.measure
     provider = _child(element, NAMES.provider)
     basis = _basis(element, where, required=True)
@@ -885,7 +910,8 @@ def _read_measure(element: etree._Element) -> Measure:
     )
 
 
-def _read_score(element: etree._Element) -> Score:
+def _read_score(raw: etree._Element) -> Score:
+    element = _Fields(raw)
     where = NAMES.score_entry
     theme_text = _required(element, NAMES.theme, where)
     theme = THEMES.get(theme_text)
@@ -909,8 +935,8 @@ def _read_score(element: etree._Element) -> Score:
     )
 
 
-def _read_date_entry(element: etree._Element) -> date:
-    return _date(element, NAMES.date, _local(element))
+def _read_date_entry(raw: etree._Element) -> date:
+    return _date(_Fields(raw), NAMES.date, _local(raw))
 
 
 _ENTRIES: dict[str, tuple[str, Callable[[etree._Element], object], str]] = {
@@ -968,8 +994,9 @@ def read_case(stream: IO[bytes]) -> Sag:
     return sag
 
 
-def _read_sag(element: etree._Element) -> Sag:
+def _read_sag(raw: etree._Element) -> Sag:
     """The case's own fields (its entries were read, and cleared, as they streamed past)."""
+    element = _Fields(raw)
     where = NAMES.case
     kle = _text(element, NAMES.kle)
     closed = _optional_date(element, NAMES.closed, where)
@@ -990,7 +1017,8 @@ def _read_sag(element: etree._Element) -> Sag:
     )
 
 
-def _read_caseworker(element: etree._Element) -> Caseworker:
+def _read_caseworker(raw: etree._Element) -> Caseworker:
+    element = _Fields(raw)
     where = NAMES.caseworker
     return Caseworker(
         name=_required(element, NAMES.caseworker_name, where),
