@@ -28,7 +28,7 @@ from bridge.sync import run_sync
 from bridge.synthetic.truth import GroundTruth
 
 DEMO_CONFIG = """\
-# The bridge demo: two synthetic municipalities. Safe to delete.
+# The bridge demo: three synthetic municipalities. Safe to delete.
 [privacy]
 secret_file = "person-key.secret"   # a random demo secret, made on the first run
 
@@ -57,14 +57,16 @@ seed = 751
 caseworkers = 8
 invalid = 3
 
-# DUBU through Serviceplatformen (SOAP over mutual TLS). The demo starts the DUBU simulator on
-# loopback with a test CA and the client certificate it expects, and points this source at it.
+# DUBU through Serviceplatformen (SOAP over mutual TLS). Likewise served by its simulator, over
+# HTTPS with a test CA and the client certificate it expects, both made afresh each time. For a
+# real service, replace [sources.simulator] by [sources.settings] (see `bridge adapters` and the
+# bridge-dubu README): endpoint, the four InvocationContext UUIDs, client_cert and client_key.
 [[sources]]
 name = "aalborg-dubu"
 adapter = "dubu"
 municipality = "851"
 municipality_name = "Aalborg"
-[sources.settings]
+[sources.simulator]
 seed = 851
 caseworkers = 8
 invalid = 3
@@ -85,7 +87,7 @@ def demo(
 ) -> None:
     """Run the whole pipeline on synthetic data in ./bridge-demo/ and print a summary.
 
-    Fully syncs every demo source (starting the SB-SYS simulator on loopback), writes the
+    Fully syncs every demo source (starting the SB-SYS and DUBU simulators on loopback), writes the
     scoring report (scores.html), compares the store with the ground truth, and ends with
     commands to try next. The folder stays a working installation.
     """
