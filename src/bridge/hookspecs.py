@@ -16,6 +16,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from bridge.adapter import Adapter
+    from bridge.law.rule import AuditRule
     from bridge.reports.formats import ReportFormat
 
 PROJECT = "bridge"
@@ -42,4 +43,19 @@ def bridge_register_report_formats(register: Callable[[ReportFormat], None]) -> 
     ``format.name`` is what ``--format`` accepts (unique); ``format.suffix`` is the file
     ending used for ``--out`` defaults. A format renders a :class:`bridge.reports.formats.Report`
     to bytes and must not add person data the report does not hold. Return value is ignored.
+    """
+
+
+@hookspec
+def bridge_register_audit_rules(register: Callable[[AuditRule], None]) -> None:
+    """Register checklist items for the ledelsestilsyn by calling ``register(rule)`` once per rule.
+
+    ``rule`` is an instance of a :class:`bridge.law.AuditRule` subclass: ``id`` (lower case
+    letters, digits, ``_``; unique among all installed rules), a Danish ``title`` and
+    ``description``, the Børnesagsbarometret ``area`` and case ``step`` it belongs to, the
+    ``sources`` (act and paragraph) it applies, and ``check(case, as_of)``, which returns the
+    checks of one case's timeline and must not raise on incomplete data. A
+    :class:`bridge.law.JudgementRule` is a question for the leader's sheet that is never checked
+    automatically. Core's own rules register through this hook too. Core rejects anything else
+    with a :class:`bridge.errors.PluginError` naming the plugin. Return value is ignored.
     """

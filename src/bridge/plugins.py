@@ -25,9 +25,10 @@ from pydantic import BaseModel
 from bridge import hookspecs
 from bridge.adapter import Adapter
 from bridge.errors import ConfigError, PluginError
+from bridge.law.rule import AuditRule, JudgementRule
 from bridge.reports.formats import ReportFormat
 
-BUILTIN_PLUGINS = ("bridge.synthetic.adapter", "bridge.reports.builtin")
+BUILTIN_PLUGINS = ("bridge.synthetic.adapter", "bridge.reports.builtin", "bridge.law.rules")
 ENTRY_POINT_GROUP = "bridge"
 ALLOW_LIST_ENV = "BRIDGE_LOAD_PLUGINS"
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -115,6 +116,22 @@ def _accept_format(fmt: ReportFormat) -> str:
     return name
 
 
+def _accept_rule(rule: AuditRule) -> str:
+    if not isinstance(rule, AuditRule):
+        raise PluginError(
+            f"{rule!r} ({_origin(rule)}) was registered as an audit rule but is not an instance of bridge.law.AuditRule"
+        )
+    rule_id = getattr(rule, "id", None)
+    if not isinstance(rule_id, str) or not _NAME.match(rule_id):
+        raise PluginError(f"audit rule {_origin(rule)} needs a lower-case `id` (letters, digits, _)")
+    missing = [a for a in ("title", "description", "area", "step", "sources") if not getattr(rule, a, None)]
+    if missing:
+        raise PluginError(f"audit rule {rule_id!r} ({_origin(rule)}) does not set {', '.join(missing)}")
+    if rule.automatic == isinstance(rule, JudgementRule):
+        raise PluginError(f"audit rule {rule_id!r} ({_origin(rule)}): judgement rules subclass JudgementRule")
+    return rule_id
+
+
 class Plugins:
     """Typed access to what plugins registered. Build one with :func:`get_plugins`."""
 
@@ -138,6 +155,10 @@ class Plugins:
             limit = "" if allowed is None else f"; {ALLOW_LIST_ENV}={allowed!r} limits which plugins load"
             raise ConfigError(f"no adapter named {name!r} is installed (installed: {known}){limit}")
         return adapters[name].adapter
+
+    def audit_rules(self) -> dict[str, AuditRule]:
+        """Installed checklist rules by id, core's first, in registration order."""
+        return _collect(self.pm.hook.bridge_register_audit_rules, _accept_rule, "audit rule")
 
     def report_formats(self) -> dict[str, ReportFormat]:
         return _collect(self.pm.hook.bridge_register_report_formats, _accept_format, "report format")
