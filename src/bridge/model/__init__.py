@@ -1,5 +1,6 @@
 """The core model: records (what adapters yield) and tables (what is stored)."""
 
+import bridge.model.audit  # noqa: F401  (registers the ledelsestilsyn tables beside the core tables)
 from bridge.model.records import (
     Act,
     AssessmentRecord,
