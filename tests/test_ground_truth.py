@@ -11,6 +11,7 @@ from itertools import pairwise
 import pytest
 
 from bridge.adapter import SourceContext
+from bridge.law import add_months
 from bridge.model.records import Act, EventKind, TargetGroup
 from bridge.privacy import InvalidCPR, Pseudonymizer, is_unknown_cpr, parse_cpr
 from bridge.synthetic.adapter import SyntheticAdapter, SyntheticConfig
@@ -100,20 +101,29 @@ def test_measures_follow_the_act_in_force_and_scores_drift(truth: GroundTruth) -
     assert any(change > 0 for change in changes)
 
 
-def test_most_deadlines_are_kept_and_some_are_broken(truth: GroundTruth) -> None:
-    investigations = []
-    for case in truth.valid_cases():
+def test_deadlines_are_broken_at_national_rates_and_the_truth_knows_which(truth: GroundTruth) -> None:
+    """Børnesagsbarometret 2019-2024: investigation within 4 months in 50-60 % of cases, the child heard
+    before the decision in 56-65 %, a plan in 77-79 %, the first follow-up within 3 months in 44-75 %."""
+    cases = list(truth.valid_cases())
+    kept = {rule: 1 - sum(rule in c.broken for c in cases) / len(cases) for rule in (
+        "undersoegelse_4_maaneder", "boernesamtale_foer_afgoerelse", "plan_rettidig"
+    )}  # fmt: skip
+    assert 0.45 < kept["undersoegelse_4_maaneder"] < 0.72
+    assert 0.5 < kept["boernesamtale_foer_afgoerelse"] < 0.75
+    assert 0.68 < kept["plan_rettidig"] < 0.88
+    for case in cases:
         when = {e.kind: e.occurred_on for e in case.events}
-        if EventKind.investigation_completed in when:
-            days = (when[EventKind.investigation_completed] - when[EventKind.investigation_started]).days
-            investigations.append(days <= 122)
-    kept = sum(investigations) / len(investigations)
-    assert 0.75 < kept < 0.95
+        due = add_months(when[EventKind.notification], 4)
+        completed = when.get(EventKind.investigation_completed)
+        if "undersoegelse_4_maaneder" in case.broken:
+            assert completed is None or completed > due
+        else:
+            assert completed is None or completed <= due
     gaps = []
-    for case in truth.valid_cases():
+    for case in cases:
         follow_ups = sorted(e.occurred_on for e in case.events if e.kind is EventKind.follow_up)
-        gaps += [(b - a).days <= 183 for a, b in pairwise(follow_ups)]
-    assert 0.75 < sum(gaps) / len(gaps) < 0.98
+        gaps += [b <= add_months(a, 6) for a, b in pairwise(follow_ups)]
+    assert 0.7 < sum(gaps) / len(gaps) < 0.9
 
 
 def test_every_date_is_within_the_case_and_before_as_of(truth: GroundTruth) -> None:

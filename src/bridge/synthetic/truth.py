@@ -106,6 +106,8 @@ class TruthCase:
     assessments: list[TruthAssessment] = field(default_factory=list)
     events: list[TruthEvent] = field(default_factory=list)
     defect: Defect | None = None
+    broken: frozenset[str] = frozenset()
+    """The audit rules whose deadline the generator drew broken for this case (rule ids)."""
 
     @property
     def status(self) -> CaseStatus:
