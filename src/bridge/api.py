@@ -19,10 +19,15 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 from bridge.config import BridgeConfig, load_config
 from bridge.errors import ConfigError
+from bridge.law import AuditRule, Check, Timeline
 from bridge.model.tables import Assessment, Case, CaseEvent, Quarantined, SyncRun
 from bridge.reports import scoring as scoring_reports
-from bridge.services import scoring
+from bridge.services import audit, barometer, findings, sampling, scoring
+from bridge.services.audit import Deadline
+from bridge.services.barometer import Barometer, BarometerBy
 from bridge.services.cases import CaseSummary, find_cases
+from bridge.services.findings import Change, Finding
+from bridge.services.sampling import DrawSpec, SampleSummary, Verification
 from bridge.services.scoring import (
     ChildScores,
     CohortSummary,
@@ -33,6 +38,7 @@ from bridge.services.scoring import (
     Threshold,
     Transition,
 )
+from bridge.services.sheet import ImportResult, import_sheet, write_sheet
 from bridge.store import Store, open_store
 from bridge.sync import BatchDone, run_sync
 from bridge.sync.engine import BatchCallback
@@ -153,6 +159,75 @@ class Bridge:
     def write_scoring_report(self, path: str | Path, *, as_of: date | None = None) -> Path:
         """Write the self-contained HTML scoring report (a file, or ``scores.html`` in a folder); returns the file."""
         return scoring_reports.write_scoring_report(self.store, Path(path), as_of=as_of)
+
+    # -- ledelsestilsyn ------------------------------------------------------------------
+
+    def audit_rules(self) -> list[AuditRule]:
+        """Every installed checklist item (core's and plugins'), in Børnesagsbarometret's order of areas."""
+        return audit.audit_rules()
+
+    def check_case(self, case_id: int, *, as_of: date | None = None) -> list[Check]:
+        """Every automatic check of one case as of a day (default today)."""
+        return audit.check_case(self._timeline(case_id), as_of or date.today())
+
+    def upcoming_deadlines(
+        self, case_id: int, *, on: date | None = None, within_days: int | None = None
+    ) -> list[Deadline]:
+        """A case's overdue and coming deadlines on a day, each with its rule and act."""
+        return audit.upcoming_deadlines(self._timeline(case_id), on or date.today(), within_days=within_days)
+
+    def _timeline(self, case_id: int) -> Timeline:
+        for _, timeline in audit.timelines(self.store, case_ids=[case_id]):
+            return timeline
+        raise ConfigError(f"no live case has id {case_id}")
+
+    def barometer(
+        self,
+        *,
+        periods: Sequence[str | Period] = (),
+        by: BarometerBy = "all",
+        as_of: date | None = None,
+        municipality: str | None = None,
+    ) -> Barometer:
+        """Each indicator's share of cases passing, over all live cases, per period and group."""
+        spans = [Period.parse(p) if isinstance(p, str) else p for p in periods] or None
+        return barometer.barometer(self.store, periods=spans, by=by, as_of=as_of, municipality=municipality)
+
+    def draw_sample(self, spec: DrawSpec, *, seed: str | None = None, drawn_by: str = "bridge") -> SampleSummary:
+        """Draw and store a reproducible sample (see :class:`bridge.services.sampling.DrawSpec`)."""
+        return sampling.draw_sample(self.store, spec, seed=seed, drawn_by=drawn_by)
+
+    def samples(self) -> list[SampleSummary]:
+        return sampling.list_samples(self.store)
+
+    def verify_sample(self, sample_id: int) -> Verification:
+        """Recompute a sample: confirmed, or the cases that came, went or moved."""
+        return sampling.verify(self.store, sample_id)
+
+    def fill_sample(self, sample_id: int, *, recorded_by: str) -> int:
+        """Check the sample's cases and store the checklist (once); returns the findings written."""
+        return findings.fill_sample(self.store, sample_id, recorded_by=recorded_by)
+
+    def findings(self, sample_id: int) -> list[Finding]:
+        """The current version of every finding of a sample."""
+        return findings.current_findings(self.store, sample_id)
+
+    def record_findings(self, sample_id: int, changes: Sequence[Change], *, recorded_by: str) -> list[Finding]:
+        """Store answers, notes, refusion significance or corrections as new versions."""
+        return findings.record(self.store, sample_id, changes, recorded_by=recorded_by)
+
+    def write_audit_sheet(self, sample_id: int, path: Path) -> Path:
+        """The leader's XLSX checklist of a sample (filled in first when it is not)."""
+        findings.fill_sample(self.store, sample_id, recorded_by="bridge")
+        return write_sheet(self.store, sample_id, path)
+
+    def import_audit_sheet(self, path: Path, *, recorded_by: str) -> ImportResult:
+        """Read a filled-in sheet back; raises :class:`bridge.services.sheet.SheetError` naming bad cells."""
+        return import_sheet(self.store, path, recorded_by=recorded_by)
+
+    def refresh_follow_ups(self, *, today: date | None = None) -> int:
+        """After a sync: close errors the data now show corrected."""
+        return findings.refresh_follow_ups(self.store, today=today)
 
     # -- syncing -----------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ reported unchanged.
 from __future__ import annotations
 
 import secrets
+from datetime import date
 from pathlib import Path
 from typing import Annotated
 
@@ -23,7 +24,7 @@ from bridge.cli.output import console, notice
 from bridge.cli.sources import show_runs
 from bridge.config import SourceSettings, load_config
 from bridge.model.tables import Case
-from bridge.store import open_store
+from bridge.store import Store, open_store
 from bridge.sync import run_sync
 from bridge.synthetic.truth import GroundTruth
 
@@ -82,6 +83,37 @@ def _truth(source: SourceSettings) -> GroundTruth:
     return SyntheticConfig.model_validate(source.settings).truth(source.municipality)
 
 
+DEMO_SAMPLE = "Demo-tilsyn"
+
+
+def _tilsyn(store: Store, directory: Path, as_of: date) -> list[str]:
+    """The ledelsestilsyn step: a sample (drawn once), its checklist and sheet, the barometer and the report."""
+    from bridge.plugins import get_plugins
+    from bridge.reports.audit import barometer_report, sample_report
+    from bridge.services import findings, sampling
+    from bridge.services.barometer import barometer, default_periods
+    from bridge.services.sheet import write_sheet
+
+    sample = next((s for s in sampling.list_samples(store) if s.label == DEMO_SAMPLE), None)
+    if sample is None:
+        spec = sampling.DrawSpec(sampling.Strategy.per_caseworker, as_of, k=2, label=DEMO_SAMPLE)
+        sample = sampling.draw_sample(store, spec, seed="demo", drawn_by="demo")
+    findings.fill_sample(store, sample.id, recorded_by="demo")
+    sheet = write_sheet(store, sample.id, directory / "tjekskema.xlsx")
+    html = get_plugins().report_formats()["html"]
+    result = barometer(store, periods=default_periods(as_of), as_of=as_of)
+    (directory / "barometer.html").write_bytes(html.render(barometer_report(result)))
+    (directory / "tilsyn.html").write_bytes(html.render(sample_report(store, sample.id, today=as_of)))
+    verified = sampling.verify(store, sample.id)
+    return [
+        f"ledelsestilsyn: sample {sample.id} ({sample.sample_size} of {sample.population_size} cases, seed "
+        f"{sample.seed}) — {'verified' if verified.confirmed else 'population changed'}",
+        f"checklist sheet: {sheet}",
+        f"barometer over all {result.cases} cases: {directory / 'barometer.html'}",
+        f"audit report: {directory / 'tilsyn.html'}",
+    ]
+
+
 def demo(
     directory: Annotated[Path, typer.Option("--dir", help="Where the demo lives.")] = Path("bridge-demo"),
 ) -> None:
@@ -112,6 +144,7 @@ def demo(
         notice(f"syncing {source.name} ({source.adapter}) …")
         runs.append(run_sync(store, config, source.name, full=True))
     report = write_scoring_report(store, directory / "scores.html", as_of=DEFAULT_AS_OF)
+    tilsyn = _tilsyn(store, directory, DEFAULT_AS_OF)
     with store.engine.connect() as conn:
         stored = conn.execute(select(func.count()).select_from(Case).where(col(Case.deleted_at).is_(None))).scalar_one()
     example = next(iter(find_cases(store, open_only=True, limit=1)), None)
@@ -131,5 +164,7 @@ def demo(
         "bridge sync                                 # sync again: every record unchanged",
     ):
         console.print(Text(f"  {line}"))
+    for line in tilsyn:
+        console.print(Text(line))
     if stored != expected:
         raise typer.Exit(1)

@@ -401,7 +401,10 @@ def _course(draw: _Draw, case: TruthCase, last: date) -> None:
                 if act is Act.SEL:
                     broken.add("opfoelgning_6_maaneder")
     if not draw.chance(NO_JOURNAL):
-        for _ in range(draw.number(1, 4)):
+        # The first note is written while the case is new (notatpligt); a few only months later.
+        first_note = opened + timedelta(days=draw.number(0, 25) if draw.chance(0.92) else draw.number(40, 120))
+        dated.append((EventKind.journal_note, first_note))
+        for _ in range(draw.number(0, 3)):
             dated.append((EventKind.journal_note, draw.day_between(opened, last)))
     kept = [(kind, on) for kind, on in dated if on <= last]
     case.events = [
