@@ -78,6 +78,7 @@ def run(cases: int = 120_000) -> dict[str, Any]:
 _MEASURE = """
 import json, resource, sys, time
 from datetime import date
+from bridge.services.barometer import barometer, default_periods
 from bridge.store import open_store
 store = open_store(f"sqlite:///{sys.argv[1]}")
 as_of = date(2026, 11, 1)

@@ -82,7 +82,7 @@ def _key_figures(result: Barometer, latest: str) -> Table:
         keys=("area", "judged", "failed", "passed_pct"),
         rows=rows,
         section="Nøgletal",
-        chart=Bars(label="Område", value="Andel opfyldt (%)"),
+        charts=(Bars(label="Område", value="Andel opfyldt (%)"),),
         note="Krav (en sag × et krav) med frist i perioden, summeret over områdets indikatorer.",
     )
 
@@ -110,7 +110,7 @@ def _area_table(rows: Sequence[Indicator], by: str, period: str, section: str) -
         ),
         rows=body,
         section=section,
-        chart=None if with_group else Bars(label="Indikator", value="Andel opfyldt (%)"),
+        charts=() if with_group else (Bars(label="Indikator", value="Andel opfyldt (%)"),),
     )
 
 
@@ -139,12 +139,7 @@ def _trend_table(result: Barometer, area: Area, section: str) -> Table:
         keys=("period", *rules),
         rows=rows,
         section=section,
-        chart=Lines(
-            x="Periode",
-            series=series,
-            colors=TREND_COLORS[: len(series)],
-            scale=SHARE_SCALE,
-        ),
+        charts=(Lines(x="Periode", series=series, colors=TREND_COLORS[: len(series)], scale=SHARE_SCALE),),
         note="Andel opfyldt pr. periode; «–» = ingen sager med frist i perioden.",
     )
 
@@ -241,7 +236,7 @@ def _per_rule(findings: Sequence[Finding]) -> Table:
         keys=("area", "rule", "kind", "judged", "failed", "error_pct"),
         rows=rows,
         section="Fejl pr. krav og team",
-        chart=Bars(label="Krav", value="Fejlandel (%)", color="#c62828"),
+        charts=(Bars(label="Krav", value="Fejlandel (%)", color="#c62828"),),
         note=note,
     )
 
@@ -320,9 +315,9 @@ def _sample_trend(store: Store) -> Table:
         keys=("sample", "as_of", "cases", "with_errors", "error_pct"),
         rows=rows,
         section="Udvikling",
-        chart=Lines(x="Tilsyn", series=("Andel med fejl (%)",), colors=("#c62828",), scale=ERROR_SCALE)
+        charts=(Lines(x="Tilsyn", series=("Andel med fejl (%)",), colors=("#c62828",), scale=ERROR_SCALE),)
         if len(rows) > 1
-        else None,
+        else (),
     )
 
 
