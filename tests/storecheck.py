@@ -93,7 +93,12 @@ def stored_records(store: Store, source: str) -> dict[str, CaseRecord]:
                 for a in children["a"][c["id"]]
             ),
             events=tuple(
-                CaseEventRecord(kind=e["kind"], occurred_on=e["occurred_on"], source_ref=e["source_ref"])
+                CaseEventRecord(
+                    kind=e["kind"],
+                    occurred_on=e["occurred_on"],
+                    occurred_at=None if e["occurred_at"] is None else _aware(e["occurred_at"]),
+                    source_ref=e["source_ref"],
+                )
                 for e in children["e"][c["id"]]
             ),
         )

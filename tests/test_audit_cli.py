@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from bridge.cli import app
 from bridge.privacy import Pseudonymizer
 from bridge.services import sampling
+from bridge.services.audit import audit_rules
 from bridge.services.sampling import DrawSpec, Strategy
 from bridge.services.sheet import COL, SHEET
 from bridge.store import Store
@@ -96,7 +97,8 @@ def test_a_tilsyn_round_from_sheet_to_report(project: Path, store: Store) -> Non
     assert figures["Fejl med refusionsmæssig betydning"] == 1
     assert "Med 95 % sikkerhed er fejlandelen" in document["tables"][0]["note"]
     refusion = next(t for t in document["tables"] if t["title"] == "Fejl med refusionsmæssig betydning")
-    assert refusion["rows"] == [{"case_number": case_number, "rule": rule, "note": "Se notat"}]
+    title = next(r.title for r in audit_rules() if r.id == rule)
+    assert refusion["rows"] == [{"case_number": case_number, "rule": title, "note": "Se notat"}]
 
 
 def test_a_bad_sheet_exits_with_the_cells_named(project: Path, store: Store) -> None:

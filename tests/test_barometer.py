@@ -58,7 +58,16 @@ def reference_checks(case: TruthCase) -> list[tuple[str, date | None, str]]:
 
     out: list[tuple[str, date | None, str]] = []
     notified = on[EventKind.notification][0]
-    out.append(("underretning_24_timer", notified + timedelta(days=1), _standard(notified + timedelta(days=1), None)))
+    received = next(e.at for e in case.events if e.kind is EventKind.notification)
+    assessed = next((e.at for e in case.events if e.kind is EventKind.notification_assessed), None)
+    assert received is not None
+    if assessed is None:
+        out.append(
+            ("underretning_24_timer", notified + timedelta(days=1), _standard(notified + timedelta(days=1), None))
+        )
+    else:
+        in_time = assessed - received <= timedelta(hours=24)
+        out.append(("underretning_24_timer", assessed.date(), PASS if in_time else FAIL))
     started = on[EventKind.investigation_started][0]
     completed = first(EventKind.investigation_completed, started)
     out.append(("undersoegelse_4_maaneder", add_months(notified, 4), _standard(add_months(notified, 4), completed)))

@@ -21,7 +21,8 @@ from PIL import Image
 
 from bridge.model.records import Theme
 from bridge.plugins import get_plugins
-from bridge.reports.formats import Report
+from bridge.reports.charts import Lines, Scale
+from bridge.reports.formats import Report, Table
 from bridge.reports.scoring import CLASS_COLORS, child_report, cohort_report
 from bridge.services.scoring import (
     ChangeClass,
@@ -46,7 +47,8 @@ addEventListener("load", () => {
     ticks: all(".chart-lines .tick-x"), ends: all(".chart-lines .scale-end"), grid: all(".chart-lines line"),
     changes: all(".chart-diverging rect.change"), better: all(".chart-diverging .better-end"),
     worse: all(".chart-diverging .worse-end"), withheld: all(".chart-stacked .withheld"),
-    rowLabels: all(".chart-diverging .row-label")};
+    rowLabels: all(".chart-diverging .row-label"), texts: all(".chart-lines text"),
+    svg: all(".chart-lines")};
   const pre = document.createElement("pre"); pre.id = "measured"; pre.textContent = JSON.stringify(out);
   document.body.appendChild(pre);
 });
@@ -77,6 +79,7 @@ def measure(report: Report, tmp_path: Path) -> tuple[dict[str, Any], Path]:
 
 
 U = Theme.udvikling_adfaerd
+SHARE = Scale(0, 100, better="high", low_label="0 % opfyldt", high_label="100 % opfyldt", step=20)
 LIMIT = Threshold(theme=U, n=40, sd=1.0, r=0.8, value=1.24)
 # Monthly-ish scores over three years, falling from 5 (truet trivsel) to 1 (i trivsel), with
 # one "ikke vurderet" in the middle: many dates, so the date axis must thin its labels.
@@ -184,3 +187,28 @@ def _around(image: Image.Image, box: dict[str, Any], reach: int = 3) -> set[tupl
             red, green, blue = pixels.getpixel((x + dx, y + dy))[:3]  # type: ignore[index]
             found.add((red, green, blue))
     return found
+
+
+def test_no_text_of_a_line_chart_overprints_another_or_leaves_it(tmp_path: Path) -> None:
+    """Long series names wrap their legend onto more lines, and a scale's words sit beside its numbers."""
+    series = (
+        "Børnefaglig undersøgelse afsluttet inden 4 måneder",
+        "Børnefaglig undersøgelse ligger til grund for indsatsen",
+        "Barnets plan udarbejdet rettidigt",
+    )
+    table = Table(
+        title="Udvikling",
+        columns=("Periode", *series),
+        rows=[["2024", 53.3, 100.0, 70.0], ["2025", 61.5, 100.0, 75.0], ["2026", 57.6, 100.0, 80.0]],
+        charts=(Lines(x="Periode", series=series, colors=("#1f6fb2", "#2e7d32", "#8e24aa"), scale=SHARE),),
+    )
+    boxes, _ = measure(Report(kind="barometer", title="Barometer", tables=[table]), tmp_path)
+    [svg] = boxes["svg"]
+    texts = [t for t in boxes["texts"] if t["text"].strip()]
+    assert {t["text"] for t in texts} >= {*series, "100 % opfyldt", "0 % opfyldt"}
+    for t in texts:
+        assert svg["x"] <= t["x"], f"{t['text']!r} leaves the chart on the left"
+        assert t["right"] <= svg["right"] + 1, f"{t['text']!r} leaves the chart on the right"
+    for a, b in itertools.combinations(texts, 2):
+        apart = a["right"] <= b["x"] or b["right"] <= a["x"] or a["bottom"] <= b["y"] or b["bottom"] <= a["y"]
+        assert apart, f"{a['text']!r} overprints {b['text']!r}"

@@ -118,7 +118,19 @@ def test_the_case_sample_maps_to_the_record_a_person_reads_from_it() -> None:
             AssessmentRecord(theme=Theme.skole_beskaeftigelse, value=4, assessed_on=date(2024, 3, 1)),
         ),
         events=(
-            CaseEventRecord(kind=EventKind.notification, occurred_on=date(2023, 2, 13), source_ref=notification),
+            # Received 14:40 Danish winter time (13:40 UTC), assessed 08:05 UTC the next day: 18 h 25 min.
+            CaseEventRecord(
+                kind=EventKind.notification,
+                occurred_on=date(2023, 2, 13),
+                occurred_at=datetime(2023, 2, 13, 13, 40, tzinfo=UTC),
+                source_ref=notification,
+            ),
+            CaseEventRecord(
+                kind=EventKind.notification_assessed,
+                occurred_on=date(2023, 2, 14),
+                occurred_at=datetime(2023, 2, 14, 8, 5, tzinfo=UTC),
+                source_ref=notification,
+            ),
             CaseEventRecord(
                 kind=EventKind.investigation_started, occurred_on=date(2023, 2, 20), source_ref=investigation
             ),

@@ -156,6 +156,8 @@ def demo(
     console.print(Text(f"store: {config.database_url()}"))
     console.print(Text(f"scoring report: {report}"))
     case = example.case_number if example else "CASE-NUMBER"
+    for line in tilsyn:
+        console.print(Text(line))
     console.print(Text("\nNext steps (the demo folder is a working installation; see README.md):\n", style="bold"))
     for line in (
         f"cd {directory}",
@@ -164,7 +166,5 @@ def demo(
         "bridge sync                                 # sync again: every record unchanged",
     ):
         console.print(Text(f"  {line}"))
-    for line in tilsyn:
-        console.print(Text(line))
     if stored != expected:
         raise typer.Exit(1)

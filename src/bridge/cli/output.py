@@ -33,8 +33,11 @@ ListFormat = Literal["table", "json"]
 
 
 def make_console(*, stderr: bool = False, **options: Any) -> Console:
-    """A console that never reads markup in what it prints (``options`` for tests: file, width…)."""
-    return Console(stderr=stderr, markup=False, highlight=False, **options)
+    """A console that never reads markup in what it prints (``options`` for tests: file, width…).
+
+    Long lines are not broken at the console's width: piped into a file or a mail from cron, a
+    message or a command to copy stays on one line."""
+    return Console(stderr=stderr, markup=False, highlight=False, soft_wrap=True, **options)
 
 
 console = make_console()

@@ -63,7 +63,8 @@ class Act(StrEnum):
 class EventKind(StrEnum):
     """Dated milestones of a case that the audit rules read."""
 
-    notification = "notification"  # underretning
+    notification = "notification"  # underretning (received)
+    notification_assessed = "notification_assessed"  # underretningen vurderet (the 24-hour rule)
     investigation_started = "investigation_started"  # børnefaglig undersøgelse påbegyndt
     investigation_completed = "investigation_completed"
     plan_made = "plan_made"  # handleplan / barnets plan
@@ -140,6 +141,7 @@ class CaseEventRecord(BaseModel):
 
     kind: EventKind
     occurred_on: PlausibleDate
+    occurred_at: UtcDatetime | None = Field(default=None, description="the instant, where the source has a time of day")
     source_ref: str | None = None
 
 

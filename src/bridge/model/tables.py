@@ -130,6 +130,7 @@ class CaseEvent(SQLModel, table=True):
     case_id: int = Field(sa_column=_case_fk())
     kind: str
     occurred_on: date
+    occurred_at: datetime | None = Field(default=None, description="UTC, where the source has a time of day")
     source_ref: str | None = None
 
 

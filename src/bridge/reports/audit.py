@@ -275,8 +275,18 @@ def _follow_up(status: FollowUpStatus) -> Table:
     )
 
 
+def _rule_titles() -> dict[str, str]:
+    """A leader reads a requirement's Danish title; a rule no longer installed keeps its id."""
+    return {r.id: r.title for r in audit_rules()}
+
+
 def _refusion(findings: Sequence[Finding]) -> Table:
-    rows = [[f.case_number, f.rule, f.note] for f in findings if f.refusion and f.outcome is Outcome.failed]
+    titles = _rule_titles()
+    rows = [
+        [f.case_number, titles.get(f.rule, f.rule), f.note]
+        for f in findings
+        if f.refusion and f.outcome is Outcome.failed
+    ]
     return Table(
         title="Fejl med refusionsmæssig betydning",
         columns=("Sagsnummer", "Krav", "Bemærkning"),
@@ -287,8 +297,9 @@ def _refusion(findings: Sequence[Finding]) -> Table:
 
 
 def _errors(findings: Sequence[Finding]) -> Table:
+    titles = _rule_titles()
     rows = [
-        [f.case_number, f.rule, f.evidence, f.follow_up_due, f.closed_on, f.recorded_by]
+        [f.case_number, titles.get(f.rule, f.rule), f.evidence, f.follow_up_due, f.closed_on, f.recorded_by]
         for f in findings
         if f.outcome is Outcome.failed
     ]

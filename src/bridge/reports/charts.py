@@ -166,8 +166,7 @@ def _rect(x: float, y: float, w: float, h: float, fill: str, *, title: str = "",
     # Withheld values get a dashed outline: an empty band that is not a zero.
     edge = ' stroke="#9aa5b1" stroke-dasharray="4 3"' if fill == WITHHELD_FILL else ""
     return (
-        f'<rect x="{x:.1f}" y="{y:.1f}" width="{max(w, 0):.1f}" height="{h:.1f}" fill="{fill}"{edge}{cls}>'
-        f"{tip}</rect>"
+        f'<rect x="{x:.1f}" y="{y:.1f}" width="{max(w, 0):.1f}" height="{h:.1f}" fill="{fill}"{edge}{cls}>{tip}</rect>'
     )
 
 
@@ -183,13 +182,21 @@ def _svg(height: float, body: list[str], label: str, kind: str) -> str:
     )
 
 
-def _legend(items: Sequence[tuple[str, str]], y: float, x0: float) -> list[str]:
-    body, x = [], x0
+_LEGEND_LINE = 18
+
+
+def _legend(items: Sequence[tuple[str, str]], y: float, x0: float) -> tuple[list[str], float]:
+    """The legend from ``x0``, in as many lines as its names need; and the height it adds below one line."""
+    body, x, line = [], x0, 0
     for name, color in items:
-        body.append(_rect(x, y - 10, 12, 12, color))
-        body.append(_text(x + 16, y, name, size=12))
-        x += 28 + text_width(name, 12)
-    return body
+        width = 28 + text_width(name, 12)
+        if x > x0 and x + width - 12 > WIDTH - 8:
+            x, line = x0, line + 1
+        top = y + line * _LEGEND_LINE
+        body.append(_rect(x, top - 10, 12, 12, color))
+        body.append(_text(x + 16, top, name, size=12, css="legend"))
+        x += width
+    return body, line * _LEGEND_LINE
 
 
 def wrap(label: str, width: float, size: int = 12, lines: int = 2) -> list[str]:
@@ -239,8 +246,8 @@ def _stacked(chart: StackedBars, columns: Sequence[str], rows: Sequence[Sequence
     at = {c: i for i, c in enumerate(columns)}
     left, right, bar, gap = _LABEL_WIDTH + 16, WIDTH - 20, 24, 10
     span = right - left
-    body = _legend(list(zip(chart.parts, chart.colors, strict=True)), 16, left)
-    y = 32.0
+    body, extra = _legend(list(zip(chart.parts, chart.colors, strict=True)), 16, left)
+    y = 32.0 + extra
     for row in rows:
         label = _labels(at, chart.label, row)
         body += _row_label(label, left - 8, y + bar / 2, _LABEL_WIDTH)
@@ -403,7 +410,8 @@ def date_ticks(first: date, last: date, room: float) -> list[tuple[date, str]]:
 def _lines(chart: Lines, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     at = {c: i for i, c in enumerate(columns)}
     scale = chart.scale
-    left, right, top, bottom = 130, WIDTH - 24, 44, 224
+    body, extra = _legend(list(zip(chart.series, chart.colors, strict=True)), 16, 130)
+    left, right, top, bottom = 130, WIDTH - 24, 44 + extra, 224 + extra
     lane = bottom + 34
     xs = [row[at[chart.x]] for row in rows]
     position = _x_positions(xs, left + 16, right - 16)
@@ -413,17 +421,18 @@ def _lines(chart: Lines, columns: Sequence[str], rows: Sequence[Sequence[Any]]) 
         share = (value - scale.low) / span
         return top + share * (bottom - top) if scale.better == "low" else bottom - share * (bottom - top)
 
-    body = _legend(list(zip(chart.series, chart.colors, strict=True)), 16, left)
     if scale.better:
         body.append(_text(left - 12, top - 18, "↑ bedre", anchor="end", size=11, fill=MUTED, css="better-up"))
     tick = scale.low
     while tick <= scale.high + 1e-9:
         y = y_of(tick)
         body.append(_line(left, y, right, y))
-        body.append(_text(left - 10, y + 4, danish.number(tick), anchor="end", size=12))
+        number = danish.number(tick)
+        body.append(_text(left - 10, y + 4, number, anchor="end", size=12, css="tick-y"))
         words = scale.low_label if tick == scale.low else scale.high_label if abs(tick - scale.high) < 1e-9 else ""
         if words:
-            body.append(_text(left - 26, y + 4, words, anchor="end", size=11, fill=MUTED, css="scale-end"))
+            beside = left - 10 - text_width(number, 12) - 6
+            body.append(_text(beside, y + 4, words, anchor="end", size=11, fill=MUTED, css="scale-end"))
         tick += scale.step
     missing = [
         (x, row[at[name]], color)

@@ -152,7 +152,13 @@ def _children(case_id: int, record: CaseRecord) -> tuple[list[dict[str, Any]], .
         for a in record.assessments
     ]
     events = [
-        {"case_id": case_id, "kind": e.kind.value, "occurred_on": e.occurred_on, "source_ref": e.source_ref}
+        {
+            "case_id": case_id,
+            "kind": e.kind.value,
+            "occurred_on": e.occurred_on,
+            "occurred_at": e.occurred_at,
+            "source_ref": e.source_ref,
+        }
         for e in record.events
     ]
     return measures, assessments, events

@@ -125,7 +125,10 @@ def render(case: TruthCase, truth: GroundTruth) -> str:
             {"theme": a.theme, "value": a.value, "on": a.assessed_on.isoformat(), "by": a.assessor}
             for a in case.assessments
         ],
-        "events": [{"kind": e.kind.value, "on": e.occurred_on.isoformat(), "ref": e.ref} for e in case.events],
+        "events": [
+            {"kind": e.kind.value, "on": e.occurred_on.isoformat(), "at": e.at and e.at.isoformat(), "ref": e.ref}
+            for e in case.events
+        ],
     }
     return json.dumps(payload, ensure_ascii=False)
 
@@ -213,7 +216,12 @@ class SyntheticAdapter(Adapter):
             ),
             assessments=tuple(_assessment(n, a) for n, a in enumerate(data["assessments"], start=1)),
             events=tuple(
-                CaseEventRecord(kind=e["kind"], occurred_on=_day(e["on"], "event"), source_ref=e["ref"])
+                CaseEventRecord(
+                    kind=e["kind"],
+                    occurred_on=_day(e["on"], "event"),
+                    occurred_at=e.get("at") and datetime.fromisoformat(e["at"]),
+                    source_ref=e["ref"],
+                )
                 for e in data["events"]
             ),
         )

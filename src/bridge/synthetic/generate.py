@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import accumulate
 from typing import Generic, TypeVar
+from zoneinfo import ZoneInfo
 
 from bridge.law.calendar import BARNETS_LOV, add_months
 from bridge.model.records import Act, EventKind, TargetGroup, Theme
@@ -148,6 +149,8 @@ class _Draw:
     def __init__(self, seed: int, as_of: date) -> None:
         self.rng = random.Random(seed)
         self.random = self.rng.random
+        # Times of day come from a stream of their own, so adding them left every other draw as it was.
+        self.clock = random.Random(seed + _CLOCK_STREAM).random
         self.as_of = as_of
         self.used_cprs: set[str] = set()
 
@@ -275,6 +278,8 @@ def _series(draw: _Draw, first: date, last: date, assessor: str) -> list[TruthAs
 # The chance that a deadline is kept, near Ankestyrelsen's Børnesagsbarometret (2019-2024): the
 # investigation within 4 months in 50-60 % of cases, the child heard before the decision in
 # 56-65 %, a plan in 77-79 %, the first follow-up within 3 months in 44-75 %.
+_CLOCK_STREAM = 1_000_003
+DANISH_TIME = ZoneInfo("Europe/Copenhagen")
 KEEP_INVESTIGATION = 0.58
 KEEP_CONVERSATION = 0.62
 KEEP_CONSENT = 0.92
@@ -283,6 +288,7 @@ KEEP_FIRST_FOLLOW_UP = 0.72
 KEEP_CADENCE = 0.8
 URGENT = 0.1  # measures put in place while the investigation still runs
 NO_JOURNAL = 0.03
+KEEP_NOTIFICATION_ASSESSMENT = 0.87  # underretninger assessed within 24 hours (Børnesagsbarometret)
 
 
 def _within(draw: _Draw, earliest: date, deadline: date) -> date:
@@ -410,7 +416,24 @@ def _course(draw: _Draw, case: TruthCase, last: date) -> None:
     case.events = [
         TruthEvent(kind=kind, occurred_on=on, ref=f"{case.id}-e{n + 1}") for n, (kind, on) in enumerate(kept)
     ]
+    received, assessed, late = _notification_times(draw, notified)
+    next(e for e in case.events if e.kind is EventKind.notification).at = received
+    if late:
+        broken.add("underretning_24_timer")
+    if assessed.astimezone(DANISH_TIME).date() <= last:
+        day = assessed.astimezone(DANISH_TIME).date()
+        ref = f"{case.id}-e{len(case.events) + 1}"
+        case.events.append(TruthEvent(EventKind.notification_assessed, day, ref, assessed))
     case.broken = frozenset(broken)
+
+
+def _notification_times(draw: _Draw, notified: date) -> tuple[datetime, datetime, bool]:
+    """When the notification came in (office hours, Danish time) and when it was assessed, in UTC."""
+    clock = draw.clock
+    received = datetime.combine(notified, time(8), tzinfo=DANISH_TIME) + timedelta(minutes=int(clock() * 480))
+    late = clock() >= KEEP_NOTIFICATION_ASSESSMENT
+    hours = 25 + clock() * 95 if late else 0.5 + clock() * 23
+    return received.astimezone(UTC), (received + timedelta(hours=hours)).astimezone(UTC), late
 
 
 def _modified(draw: _Draw, case: TruthCase) -> datetime:

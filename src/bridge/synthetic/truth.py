@@ -87,6 +87,7 @@ class TruthEvent:
     kind: EventKind
     occurred_on: date
     ref: str
+    at: datetime | None = None  # UTC, for the events a source records with a time of day
 
 
 @dataclass(slots=True)
@@ -174,7 +175,8 @@ class GroundTruth:
                 for a in case.assessments
             ),
             events=tuple(
-                CaseEventRecord(kind=e.kind, occurred_on=e.occurred_on, source_ref=e.ref) for e in case.events
+                CaseEventRecord(kind=e.kind, occurred_on=e.occurred_on, occurred_at=e.at, source_ref=e.ref)
+                for e in case.events
             ),
         )
 

@@ -656,18 +656,20 @@ def _status(sag: wire.Sag) -> CaseStatus:
     return CaseStatus.closed if sag.closed is not None else CaseStatus.open
 
 
-def _event(kind: EventKind, day: date, ref: str | None) -> CaseEventRecord:
-    return CaseEventRecord(kind=kind, occurred_on=day, source_ref=ref)
+def _event(kind: EventKind, day: date, ref: str | None, at: datetime | None = None) -> CaseEventRecord:
+    return CaseEventRecord(kind=kind, occurred_on=day, occurred_at=at, source_ref=ref)
 
 
 def events(sag: wire.Sag) -> Iterator[CaseEventRecord]:
     """The case's milestones. Entries without an id in the contract (plans, follow-ups, child
     conversations, consents) have no reference; a consent that was refused is no consent.
 
-    An underretning is its receipt; its assessment (``VurderetDato``) and the times of day wait
-    for the core model to hold them."""
+    An underretning is two milestones, its receipt and its assessment (``VurderetDato``), each
+    with its instant where the answer gives a time of day, so the 24-hour rule can count hours."""
     for n in sag.notifications:
-        yield _event(EventKind.notification, n.received.day, n.uuid)
+        yield _event(EventKind.notification, n.received.day, n.uuid, n.received.at)
+        if n.assessed is not None:
+            yield _event(EventKind.notification_assessed, n.assessed.day, n.uuid, n.assessed.at)
     for i in sag.investigations:
         yield _event(EventKind.investigation_started, i.start, i.uuid)
         if i.completed is not None:

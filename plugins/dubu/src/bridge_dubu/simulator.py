@@ -194,11 +194,13 @@ def _event_refs(case: TruthCase) -> dict[str, str | None]:
         refs[first.ref] = wire_uuid("undersoegelse", first.ref)
         if second is not None:
             refs[second.ref] = refs[first.ref]
+    for received, assessed in _paired(case.events, EventKind.notification, EventKind.notification_assessed):
+        refs[received.ref] = wire_uuid("underretning", received.ref)
+        if assessed is not None:
+            refs[assessed.ref] = refs[received.ref]
     for event in case.events:
         if event.kind is EventKind.decision:
             refs[event.ref] = wire_uuid("afgoerelse", event.ref)
-        elif event.kind is EventKind.notification:
-            refs[event.ref] = wire_uuid("underretning", event.ref)
     return refs
 
 
@@ -381,8 +383,12 @@ class DubuSimulator:
             ),
         )
         refs = _event_refs(case)
-        for received in (e for e in events if e.kind is EventKind.notification):
-            sag.notifications.append(wire.Notification(_moment(received), None, refs[received.ref], "Skole"))
+        for received, assessed in _paired(events, EventKind.notification, EventKind.notification_assessed):
+            sag.notifications.append(
+                wire.Notification(
+                    _moment(received), None if assessed is None else _moment(assessed), refs[received.ref], "Skole"
+                )
+            )
         for started, completed in _paired(events, EventKind.investigation_started, EventKind.investigation_completed):
             act = Act.SEL if started.occurred_on < before_bl else Act.BL
             sag.investigations.append(

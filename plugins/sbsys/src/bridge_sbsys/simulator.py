@@ -241,7 +241,7 @@ class SbsysSimulator:
 
         Equal to :meth:`GroundTruth.expected_records` except for what SB-SYS itself
         assigns: grant, note, erindring and caseworker ids as references, and timestamps
-        to the millisecond.
+        to the millisecond; milestones are days, without a time of day.
         """
         with self._lock:
             records = []
@@ -257,6 +257,7 @@ class SbsysSimulator:
                     measure["source_ref"] = str(self._grant_id(measure["source_ref"]))
                 for event in record["events"]:
                     event["source_ref"] = self._event_ref(EventKind(event["kind"]), event["source_ref"])
+                    event["occurred_at"] = None  # a journal note's contact time is a day, not an instant
                 records.append(CaseRecord.model_validate(record))
             return records
 

@@ -733,6 +733,7 @@ def read_grant(sag: Mapping[str, Any]) -> Grant:
 
 NOTE_HEADINGS: dict[EventKind, str] = {
     EventKind.notification: "Underretning modtaget",
+    EventKind.notification_assessed: "Underretning vurderet",
     EventKind.investigation_started: "Børnefaglig undersøgelse påbegyndt",
     EventKind.child_conversation: "Børnesamtale afholdt",
     EventKind.consent: "Samtykke indhentet",
