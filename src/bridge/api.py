@@ -21,19 +21,20 @@ from bridge.config import BridgeConfig, load_config
 from bridge.errors import ConfigError
 from bridge.law import AuditRule, Check, Timeline
 from bridge.model.tables import Assessment, Case, CaseEvent, Quarantined, SyncRun
+from bridge.plugins import get_plugins
 from bridge.reports import scoring as scoring_reports
 from bridge.services import audit, barometer, findings, sampling, scoring
 from bridge.services.audit import Deadline
 from bridge.services.barometer import Barometer, BarometerBy
 from bridge.services.cases import CaseSummary, find_cases
 from bridge.services.findings import Change, Finding
+from bridge.services.periods import Period
 from bridge.services.sampling import DrawSpec, SampleSummary, Verification
 from bridge.services.scoring import (
     ChildScores,
     CohortSummary,
     Coverage,
     GroupBy,
-    Period,
     ReliableChange,
     Threshold,
     Transition,
@@ -158,7 +159,8 @@ class Bridge:
 
     def write_scoring_report(self, path: str | Path, *, as_of: date | None = None) -> Path:
         """Write the self-contained HTML scoring report (a file, or ``scores.html`` in a folder); returns the file."""
-        return scoring_reports.write_scoring_report(self.store, Path(path), as_of=as_of)
+        html = get_plugins().report_formats()["html"]
+        return scoring_reports.write_scoring_report(self.store, Path(path), html, as_of=as_of)
 
     # -- ledelsestilsyn ------------------------------------------------------------------
 

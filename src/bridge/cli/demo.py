@@ -123,6 +123,7 @@ def demo(
     scoring report (scores.html), compares the store with the ground truth, and ends with
     commands to try next. The folder stays a working installation.
     """
+    from bridge.plugins import get_plugins
     from bridge.reports.scoring import write_scoring_report
     from bridge.services.cases import find_cases
     from bridge.synthetic.generate import DEFAULT_AS_OF
@@ -143,7 +144,8 @@ def demo(
         expected += sum(1 for _ in _truth(source).valid_cases())
         notice(f"syncing {source.name} ({source.adapter}) …")
         runs.append(run_sync(store, config, source.name, full=True))
-    report = write_scoring_report(store, directory / "scores.html", as_of=DEFAULT_AS_OF)
+    html = get_plugins().report_formats()["html"]
+    report = write_scoring_report(store, directory / "scores.html", html, as_of=DEFAULT_AS_OF)
     tilsyn = _tilsyn(store, directory, DEFAULT_AS_OF)
     with store.engine.connect() as conn:
         stored = conn.execute(select(func.count()).select_from(Case).where(col(Case.deleted_at).is_(None))).scalar_one()
