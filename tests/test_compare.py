@@ -387,3 +387,24 @@ def test_ranks_are_the_places_the_intervals_allow() -> None:
     assert rank_ranges(intervals, "high") == ["2–3", "2–3", "1", None]
     assert rank_ranges(intervals, "low") == ["1–2", "1–2", "3", None]
     assert rank_ranges(intervals, None) == [None, None, None, None]
+
+
+# -- the library -------------------------------------------------------------------------------
+
+
+def test_the_library_compares_extracts_and_merges_like_the_service(
+    store: Store, store_url: str, loaded: Loaded, tmp_path: Path
+) -> None:
+    import bridge
+
+    with bridge.open(store_url) as b:
+        whole = b.compare(periods=["2025", "2026H1"], as_of=AS_OF)
+        assert whole == compare.compare(store, periods=PERIODS, as_of=AS_OF)
+        paths = [
+            b.write_compare_extract(tmp_path / f"{code}.json", code, periods=["2025", "2026H1"], as_of=AS_OF)
+            for code in loaded.codes
+        ]
+    merged = bridge.Bridge.merge_compare_extracts(paths)
+    assert [m.cells for m in merged.municipalities] == [m.cells for m in whole.municipalities]
+    html = bridge.Bridge.write_comparison_report(merged, tmp_path / "merged.html").read_text(encoding="utf-8")
+    assert "Kommuner side om side" in html

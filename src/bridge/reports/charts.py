@@ -73,7 +73,7 @@ class Bars:
 
     ``interval`` names the columns of a lower and an upper limit (a confidence interval), drawn
     as a whisker across the bar; ``reference`` a value drawn as a dashed line across every
-    bar (a norm), worded by ``reference_label``.
+    bar (a norm), worded by ``reference_label``. ``persons`` says whom a withheld value has too few of.
     """
 
     label: str | tuple[str, ...]
@@ -84,6 +84,7 @@ class Bars:
     interval: tuple[str, str] | None = None
     reference: float | None = None
     reference_label: str = ""
+    persons: str = "børn"
 
 
 @dataclass(frozen=True)
@@ -225,10 +226,12 @@ def _row_label(label: str, right: float, middle: float, width: float) -> list[st
     return [_text(right, first + 14 * i, part, anchor="end", css="row-label") for i, part in enumerate(parts)]
 
 
-def _marker_band(x: float, y: float, w: float, h: float, *, raw: object, what: str) -> list[str]:
+def _marker_band(
+    x: float, y: float, w: float, h: float, *, raw: object, what: str, persons: str = "børn"
+) -> list[str]:
     return [
         _rect(x, y, w, h, WITHHELD_FILL, title=f"skjult ({raw})", css="withheld"),
-        _text(x + 8, y + h * 0.7, f"{what} skjult: færre end 5 børn ({raw})", size=11, fill="#52606d"),
+        _text(x + 8, y + h * 0.7, f"{what} skjult: færre end 5 {persons} ({raw})", size=11, fill="#52606d"),
     ]
 
 
@@ -289,7 +292,7 @@ def _bars(chart: Bars, columns: Sequence[str], rows: Sequence[Sequence[Any]]) ->
         value = _number(raw)
         body += _row_label(label, left - 8, y + bar / 2, _LABEL_WIDTH)
         if value is None:
-            body += _marker_band(left, y, span, bar, raw=raw, what="Værdien er")
+            body += _marker_band(left, y, span, bar, raw=raw, what="Værdien er", persons=chart.persons)
         else:
             body.append(_rect(left, y, span, bar, "#eceff1"))
             shown = danish.percent(value) if chart.percent else danish.number(value)

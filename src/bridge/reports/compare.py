@@ -217,6 +217,7 @@ def _cases_table(comparison: Comparison) -> Table:
                 percent=False,
                 reference=norm,
                 reference_label=f"norm {danish.number(norm)} ({group})",
+                persons="børn eller sagsbehandlere",
             )
         )
     norms = " og ".join(f"{danish.number(i.norm or 0)} ({i.id.removeprefix('caseload_')})" for i in groups)
