@@ -17,10 +17,12 @@ from typing import Any
 
 import openpyxl
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import select
 from typer.testing import CliRunner
 
 from bridge.cli.compare import app
+from bridge.errors import ConfigError
 from bridge.model.records import CaseRecord
 from bridge.model.tables import CASES
 from bridge.privacy import Pseudonymizer
@@ -30,9 +32,10 @@ from bridge.reports.suppression import HIDDEN, SUPPRESSED, WITHHELD
 from bridge.services import compare, findings, sampling
 from bridge.services.compare import Cell, Comparison, ExtractError, _Raw
 from bridge.services.periods import Period
-from bridge.store import Store
+from bridge.store import Store, open_store
 from bridge.sync.writer import store_records
 from bridge.synthetic.generate import generate
+from tests.conftest import TEST_SECRET
 
 AS_OF = date(2026, 6, 30)
 PERIODS = [Period.parse("2025"), Period.parse("2026H1")]
@@ -101,6 +104,13 @@ def test_figures_are_numerators_and_denominators_and_shares_are_computed_from_th
     assert Cell(HIDDEN, 40).value("share") == WITHHELD
     assert Cell(SUPPRESSED, SUPPRESSED).value("share") == WITHHELD
     assert Cell(0, 0).value("share") is None
+
+
+def test_a_period_after_the_day_counted_and_an_unknown_municipality_are_refused(store: Store) -> None:
+    with pytest.raises(ConfigError, match="period 2027 starts after 2026-06-30"):
+        compare.compare(store, periods=[Period.parse("2027")], as_of=AS_OF)
+    with pytest.raises(ConfigError, match="no live case in municipality 999"):
+        compare.compare(store, municipalities=["999"], as_of=AS_OF)
 
 
 # -- suppression on a hand-made table --------------------------------------------------------
@@ -319,9 +329,25 @@ def test_no_output_holds_a_small_cell_a_person_key_a_case_number_or_a_cpr(
 # -- refusals ----------------------------------------------------------------------------------
 
 
+@pytest.fixture(scope="module")
+def written(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
+    """The three municipalities' extracts, made once (from SQLite: a merge reads files, not a store)."""
+    directory = tmp_path_factory.mktemp("extracts")
+    one = open_store(f"sqlite:///{directory / 'bridge.db'}")
+    try:
+        codes = load(one, Pseudonymizer(SecretStr(TEST_SECRET))).codes
+        return {p.name: p.read_bytes() for p in _extracts(one, codes, directory)}
+    finally:
+        one.dispose()
+
+
 @pytest.fixture
-def extracts(store: Store, loaded: Loaded, tmp_path: Path) -> list[Path]:
-    return _extracts(store, loaded.codes, tmp_path)
+def extracts(written: dict[str, bytes], tmp_path: Path) -> list[Path]:
+    """Fresh copies of the extracts, for a test to change."""
+    paths = [tmp_path / name for name in sorted(written)]
+    for path in paths:
+        path.write_bytes(written[path.name])
+    return paths
 
 
 def _rewrite(path: Path, change: dict[str, Any], *, checksum: bool) -> None:
@@ -408,3 +434,26 @@ def test_the_library_compares_extracts_and_merges_like_the_service(
     assert [m.cells for m in merged.municipalities] == [m.cells for m in whole.municipalities]
     html = bridge.Bridge.write_comparison_report(merged, tmp_path / "merged.html").read_text(encoding="utf-8")
     assert "Kommuner side om side" in html
+
+
+def test_the_html_draws_intervals_norms_and_withheld_values_as_such() -> None:
+    from bridge.reports.html import Html
+
+    period = Period.parse("2025")
+    municipalities = []
+    for code, counts in (
+        ("461", {"coverage": (30, 120), "caseload_udsatte": (120, 6), "caseload_handicap": (0, 0)}),
+        ("751", {"coverage": (2, 80), "caseload_udsatte": (78, 3), "caseload_handicap": (2, 1)}),
+    ):
+        cells = compare.protect_figures(_Raw(dict(counts)))
+        municipalities.append(compare.Municipality(code, code, AS_OF, {(period.label, k): v for k, v in cells.items()}))
+    html = Html().render(comparison_report(Comparison([period], compare.indicators(), municipalities))).decode()
+    coverage = html[html.index("Åbne sager scoret seneste 6 mdr.</h3>") :]
+    coverage = coverage[: coverage.index("</svg>")]
+    assert coverage.count('class="interval"') == 1  # 461's 25 %; 751's 2 of 80 is withheld
+    # Wilson for 30 of 120: (0,25 + z²/240 ± z·√(0,25·0,75/120 + z²/57600)) / (1 + z²/120), z = 1,96
+    assert "95 %-interval 18,1–33,4" in coverage
+    assert "Værdien er skjult: færre end 5 børn" in coverage
+    assert "norm 40 (udsatte)" in html
+    assert "Værdien er skjult: færre end 5 børn eller sagsbehandlere" in html
+    assert "<script" not in html

@@ -272,6 +272,9 @@ def compare(
     """
     as_of = as_of or date.today()
     spans = list(periods) if periods else [Period.parse(str(as_of.year))]
+    for span in spans:
+        if span.start > as_of:
+            raise ConfigError(f"period {span.label} starts after {as_of.isoformat()}: there is nothing to count yet")
     known = store_municipalities(store)
     if municipalities:
         wanted = set(municipalities)
