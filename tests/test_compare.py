@@ -30,7 +30,7 @@ from bridge.reports.compare import comparison_report, rank_ranges
 from bridge.reports.formats import Report
 from bridge.reports.suppression import HIDDEN, SUPPRESSED, WITHHELD
 from bridge.services import compare, findings, sampling
-from bridge.services.compare import Cell, Comparison, ExtractError, _Raw
+from bridge.services.compare import Cell, Comparison, ExtractError, RawFigures
 from bridge.services.periods import Period
 from bridge.store import Store, open_store
 from bridge.sync.writer import store_records
@@ -117,7 +117,7 @@ def test_a_period_after_the_day_counted_and_an_unknown_municipality_are_refused(
 
 
 def test_secondary_suppression_where_a_total_would_reveal_a_cell() -> None:
-    raw = _Raw(
+    raw = RawFigures(
         {
             # 38 udsatte + 2 handicap = 40 open cases, the coverage's denominator: 40 - 38 would give the 2.
             "caseload_udsatte": (38, 6),
@@ -158,11 +158,15 @@ def test_secondary_suppression_where_a_total_would_reveal_a_cell() -> None:
 
 def test_a_report_of_the_hand_made_table_shows_nothing_a_hidden_cell_could_be_worked_out_from() -> None:
     period = Period.parse("2025")
-    cells = compare.protect_figures(_Raw({"barometer_plan_rettidig": (40, 43), "coverage": (3, 40)}))
+    cells = compare.protect_figures(RawFigures({"barometer_plan_rettidig": (40, 43), "coverage": (3, 40)}))
     municipality = compare.Municipality("461", "Odense", AS_OF, {(period.label, k): v for k, v in cells.items()})
     comparison = Comparison([period], compare.indicators(), [municipality])
     report = comparison_report(comparison)
-    plan = next(t for t in report.tables if t.title == comparison.indicator("barometer_plan_rettidig").label)
+    plan = next(
+        t
+        for t in report.tables
+        if t.title == next(i.label for i in comparison.indicators if i.id == "barometer_plan_rettidig")
+    )
     assert plan.rows == [["Odense (461)", HIDDEN, 43, WITHHELD, None, None, None]]
     overview = report.tables[0]
     row = next(r for r in overview.rows if r[0].startswith("Handleplan"))
@@ -207,7 +211,7 @@ def test_merged_shares_are_recomputed_from_numerators_and_denominators_not_avera
     period = Period.parse("2025")
     paths = []
     for code, scored, cases in (("461", 10, 20), ("751", 10, 100)):
-        cells = compare.protect_figures(_Raw({"coverage": (scored, cases), "children_open": (cases, None)}))
+        cells = compare.protect_figures(RawFigures({"coverage": (scored, cases), "children_open": (cases, None)}))
         one = Comparison(
             [period],
             compare.indicators(),
@@ -445,7 +449,7 @@ def test_the_html_draws_intervals_norms_and_withheld_values_as_such() -> None:
         ("461", {"coverage": (30, 120), "caseload_udsatte": (120, 6), "caseload_handicap": (0, 0)}),
         ("751", {"coverage": (2, 80), "caseload_udsatte": (78, 3), "caseload_handicap": (2, 1)}),
     ):
-        cells = compare.protect_figures(_Raw(dict(counts)))
+        cells = compare.protect_figures(RawFigures(dict(counts)))
         municipalities.append(compare.Municipality(code, code, AS_OF, {(period.label, k): v for k, v in cells.items()}))
     html = Html().render(comparison_report(Comparison([period], compare.indicators(), municipalities))).decode()
     coverage = html[html.index("Åbne sager scoret seneste 6 mdr.</h3>") :]

@@ -144,9 +144,6 @@ class Comparison:
     municipalities: list[Municipality]
     method: Method = Method()
 
-    def indicator(self, indicator_id: str) -> Indicator:
-        return next(i for i in self.indicators if i.id == indicator_id)
-
 
 # -- the indicators ------------------------------------------------------------------------
 
@@ -245,7 +242,7 @@ def indicators() -> list[Indicator]:
 
 
 @dataclass
-class _Raw:
+class RawFigures:
     """Unprotected counts of one municipality in one period, by indicator: (numerator, denominator)."""
 
     counts: dict[str, tuple[int, int | None]] = field(default_factory=dict)
@@ -293,8 +290,10 @@ def compare(
     return Comparison(spans, defined, found)
 
 
-def _measure(store: Store, spans: Sequence[Period], codes: Sequence[str], as_of: date) -> dict[tuple[str, str], _Raw]:
-    raw = {(code, span.label): _Raw() for code in codes for span in spans}
+def _measure(
+    store: Store, spans: Sequence[Period], codes: Sequence[str], as_of: date
+) -> dict[tuple[str, str], RawFigures]:
+    raw = {(code, span.label): RawFigures() for code in codes for span in spans}
     for span in spans:
         day = min(span.end, as_of)
         _cases(store, day, span.label, raw)
@@ -312,7 +311,7 @@ def _measure(store: Store, spans: Sequence[Period], codes: Sequence[str], as_of:
     return raw
 
 
-def _cases(store: Store, day: date, label: str, raw: dict[tuple[str, str], _Raw]) -> None:
+def _cases(store: Store, day: date, label: str, raw: dict[tuple[str, str], RawFigures]) -> None:
     c = CASES.c
     groups = (
         select(c.municipality, c.target_group, func.count(), func.count(distinct(c.caseworker_id)))
@@ -329,13 +328,13 @@ def _cases(store: Store, day: date, label: str, raw: dict[tuple[str, str], _Raw]
                 raw[code, label].counts["children_open"] = (int(n), None)
 
 
-def _coverage(store: Store, day: date, label: str, raw: dict[tuple[str, str], _Raw]) -> None:
+def _coverage(store: Store, day: date, label: str, raw: dict[tuple[str, str], RawFigures]) -> None:
     for row in scoring.coverage(store, as_of=day).rows:
         if (row.municipality, label) in raw:
             raw[row.municipality, label].counts["coverage"] = (row.scored_recently, row.open_cases)
 
 
-def _progression(store: Store, span: Period, raw: dict[tuple[str, str], _Raw]) -> None:
+def _progression(store: Store, span: Period, raw: dict[tuple[str, str], RawFigures]) -> None:
     summary = scoring.cohort_summary(store, by="municipality", period=span, rc=RELIABLE_CHANGE)
     for row in summary.rows:
         if (row.group, span.label) not in raw:
@@ -348,7 +347,7 @@ def _progression(store: Store, span: Period, raw: dict[tuple[str, str], _Raw]) -
         counts[f"mean_change_{theme}"] = (row.total_change, row.n)
 
 
-def _audit(store: Store, span: Period, raw: dict[tuple[str, str], _Raw]) -> None:
+def _audit(store: Store, span: Period, raw: dict[tuple[str, str], RawFigures]) -> None:
     """Sampled cases and those with an error, over the samples taken (``as_of``) in the period."""
     drawn: dict[str, int] = {}
     wrong: dict[str, int] = {}
@@ -375,18 +374,18 @@ def _audit(store: Store, span: Period, raw: dict[tuple[str, str], _Raw]) -> None
 # -- protecting ------------------------------------------------------------------------------
 
 
-def _share(counts: dict[str, tuple[int, int | None]], key: str) -> tuple[int, int]:
+def _pair(counts: dict[str, tuple[int, int | None]], key: str) -> tuple[int, int]:
     num, den = counts.get(key, (0, 0))
     return num, den or 0
 
 
-def protect_figures(raw: _Raw) -> dict[str, Cell]:
+def protect_figures(raw: RawFigures) -> dict[str, Cell]:
     """Suppress every count of 1–4 persons, and every count a shown total would reveal."""
     counts = raw.counts
     cells: dict[str, Cell] = {}
     # Open cases by target group add up to the open cases of the coverage: one protected set.
-    udsatte, handicap = (_share(counts, f"caseload_{g}") for g in ("udsatte", "handicap"))
-    scored, open_cases = _share(counts, "coverage")
+    udsatte, handicap = (_pair(counts, f"caseload_{g}") for g in ("udsatte", "handicap"))
+    scored, open_cases = _pair(counts, "coverage")
     (u_cell, h_cell), open_cell = protect([udsatte[0], handicap[0]], open_cases)
     assert open_cell is not None
     (scored_cell, _), open_cell = _protect_share(scored, open_cases)
@@ -401,13 +400,13 @@ def protect_figures(raw: _Raw) -> dict[str, Cell]:
     cells["children_open"] = Cell(children_cell)
     for theme in Theme:
         t = theme.value
-        n = _share(counts, f"improved_{t}")[1]
-        parts = [_share(counts, f"{klass}_{t}")[0] for klass, _, _ in _CLASSES]
+        n = _pair(counts, f"improved_{t}")[1]
+        parts = [_pair(counts, f"{klass}_{t}")[0] for klass, _, _ in _CLASSES]
         shown, n_cell = protect(parts, n)
         assert n_cell is not None
         for (klass, _, _), cell in zip(_CLASSES, shown, strict=True):
             cells[f"{klass}_{t}"] = Cell(cell, n_cell)
-        total_change = _share(counts, f"mean_change_{t}")[0]
+        total_change = _pair(counts, f"mean_change_{t}")[0]
         cells[f"mean_change_{t}"] = Cell(WITHHELD if isinstance(n_cell, str) else total_change, n_cell)
     for key, (num, den) in counts.items():
         if key.startswith("barometer_") or key == "audit_errors":
@@ -593,6 +592,7 @@ __all__ = [
     "Indicator",
     "Method",
     "Municipality",
+    "RawFigures",
     "checksum",
     "compare",
     "extract_body",
