@@ -54,10 +54,14 @@ def load(store: Store, persons: Pseudonymizer) -> Loaded:
     truth = generate(seed=14, municipalities=3, caseworkers=7, as_of=AS_OF)
     records = truth.expected_records(persons)
     store_records(store, "synthetic", records)
+    _audit_sample(store)
+    return Loaded(records, truth.cprs(), sorted({r.municipality for r in records}))
+
+
+def _audit_sample(store: Store) -> None:
     spec = sampling.DrawSpec(sampling.Strategy.per_caseworker, date(2026, 3, 31), k=3, label="tilsyn")
     sample = sampling.draw_sample(store, spec, seed="compare", drawn_by="test")
     findings.fill_sample(store, sample.id, recorded_by="test")
-    return Loaded(records, truth.cprs(), sorted({r.municipality for r in records}))
 
 
 @pytest.fixture
@@ -205,6 +209,26 @@ def test_the_merge_of_three_extracts_equals_the_report_over_one_store(
     assert all(isinstance(n, int) for n in numerators + denominators)
     expected = round(100 * sum(numerators) / sum(denominators), 1)  # type: ignore[arg-type]
     assert next(f.value for f in combined.key_figures if f.label.startswith("Åbne sager scoret")) == expected
+
+
+def test_extracts_from_each_municipality_s_own_store_merge_to_the_report_over_one_store(
+    store: Store, loaded: Loaded, persons: Pseudonymizer, tmp_path: Path
+) -> None:
+    """As it happens for real: each municipality syncs into its own store and sends an extract."""
+    paths = []
+    for code in loaded.codes:
+        own = open_store(f"sqlite:///{tmp_path / code}.db")
+        try:
+            store_records(own, "synthetic", [r for r in loaded.records if r.municipality == code])
+            _audit_sample(own)
+            one = compare.compare(own, periods=PERIODS, as_of=AS_OF)
+            paths.append(compare.write_extract(one, code, tmp_path / f"{code}.json"))
+        finally:
+            own.dispose()
+    merged = comparison_report(compare.merge(paths))
+    direct = comparison_report(compare.compare(store, periods=PERIODS, as_of=AS_OF))
+    assert _figures(merged) == _figures(direct)
+    assert merged.key_figures == direct.key_figures
 
 
 def test_merged_shares_are_recomputed_from_numerators_and_denominators_not_averaged(tmp_path: Path) -> None:
