@@ -11,6 +11,7 @@ import bridge
 from bridge.errors import ConfigError
 from bridge.privacy import Pseudonymizer
 from bridge.services import scoring
+from bridge.services.periods import Period
 from bridge.store import Store
 from bridge.synthetic.adapter import SyntheticConfig
 
@@ -63,7 +64,7 @@ def test_scoring_methods_are_the_service_results(opened: bridge.Bridge) -> None:
     assert opened.child_scores(key) == scoring.child_scores(opened.store, key)
     assert opened.score_thresholds(r=0.5) == scoring.thresholds(opened.store, scoring.ReliableChange(r=0.5))
     assert opened.score_cohorts(by="municipality", period="2024") == scoring.cohort_summary(
-        opened.store, by="municipality", period=scoring.Period.parse("2024")
+        opened.store, by="municipality", period=Period.parse("2024")
     )
     as_of = date(2026, 11, 1)
     assert opened.score_coverage(as_of=as_of) == scoring.coverage(opened.store, as_of=as_of)

@@ -13,7 +13,7 @@ import math
 import pytest
 
 from bridge.errors import ConfigError
-from bridge.services.assurance import binomial_tail, conclude, sample_size, upper_error_limit
+from bridge.services.assurance import binomial_tail, conclude, sample_size, upper_error_limit, wilson_interval
 
 
 @pytest.mark.parametrize(
@@ -69,3 +69,23 @@ def test_rates_outside_0_and_1_are_refused(confidence: float, tolerable: float) 
 def test_more_errors_than_cases_is_refused() -> None:
     with pytest.raises(ConfigError, match="cannot be found"):
         upper_error_limit(5, 3)
+
+
+@pytest.mark.parametrize(
+    ("successes", "n", "low", "high"),
+    [
+        # Worked by hand from (p + z²/2n ± z·√(p(1−p)/n + z²/4n²)) / (1 + z²/n), z = 1.959964.
+        (5, 10, 0.236593, 0.763407),
+        (0, 10, 0.0, 0.277533),
+        (10, 10, 0.722467, 1.0),
+        (81, 263, 0.255289, 0.366210),  # Newcombe (1998), Table I, method 3: 0.2553–0.3662
+    ],
+)
+def test_wilson_interval_against_worked_values(successes: int, n: int, low: float, high: float) -> None:
+    found = wilson_interval(successes, n)
+    assert found == pytest.approx((low, high), abs=1e-6)
+
+
+def test_wilson_interval_refuses_an_empty_base() -> None:
+    with pytest.raises(ConfigError, match="no cases"):
+        wilson_interval(0, 0)

@@ -19,7 +19,7 @@ from bridge.law import add_months
 from bridge.model.records import Act, EventKind
 from bridge.privacy import Pseudonymizer, parse_cpr
 from bridge.services.barometer import ALL, barometer
-from bridge.services.scoring import Period
+from bridge.services.periods import Period
 from bridge.store import Store
 from bridge.sync.writer import store_records
 from bridge.synthetic.generate import generate

@@ -9,7 +9,7 @@ import pytest
 
 from bridge.config import TEMPLATE, load_config, parse_config
 from bridge.errors import ConfigError
-from bridge.services.scoring import Period
+from bridge.services.periods import Period
 
 
 def test_a_reversed_period_says_so_without_pydantic_noise() -> None:

@@ -18,6 +18,7 @@ from PIL import Image
 
 from bridge.privacy import Pseudonymizer
 from bridge.reports.charts import Heatmap
+from bridge.reports.html import Html
 from bridge.reports.scoring import CLASS_COLORS, write_scoring_report
 from bridge.store import Store
 from tests.test_scoring_synthetic import AS_OF, Loaded, load_synthetic
@@ -64,7 +65,7 @@ def _rgb(hex_colour: str) -> tuple[int, int, int]:
 @pytest.fixture
 def report(store: Store, persons: Pseudonymizer, tmp_path: Path) -> tuple[Path, Loaded]:
     loaded = load_synthetic(store, persons)
-    return write_scoring_report(store, tmp_path / "out", as_of=AS_OF), loaded
+    return write_scoring_report(store, tmp_path / "out", Html(), as_of=AS_OF), loaded
 
 
 def test_the_report_is_one_self_contained_file_without_person_data(report: tuple[Path, Loaded]) -> None:
@@ -121,7 +122,7 @@ def _near(rgb: tuple[int, int, int], target: tuple[int, int, int], distance: int
 
 
 def test_as_of_defaults_to_today(store: Store, tmp_path: Path) -> None:
-    path = write_scoring_report(store, tmp_path / "empty.html")
+    path = write_scoring_report(store, tmp_path / "empty.html", Html())
     html = path.read_text(encoding="utf-8")
     assert date.today().strftime("%d.%m.%Y") in html
     assert "Ingen data." in html

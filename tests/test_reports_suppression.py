@@ -21,9 +21,13 @@ U = Theme.udvikling_adfaerd
         ([1, 4, 5], None, [SUPPRESSED, SUPPRESSED, 5], None),
         # One suppressed count next to a shown total: the smallest other count is hidden too.
         ([3, 10, 7], 20, [SUPPRESSED, 10, HIDDEN], 20),
-        ([3, 0, 9], 12, [SUPPRESSED, HIDDEN, 9], 12),
-        # Two suppressed counts cannot be told apart from the total.
+        # A hidden zero would leave 12 - 9 = 3 for the two hidden cells: the 9 goes instead.
+        ([3, 0, 9], 12, [SUPPRESSED, 0, HIDDEN], 12),
+        # Two suppressed counts cannot be told apart from the total, and their sum is 5.
         ([3, 2, 7], 12, [SUPPRESSED, SUPPRESSED, 7], 12),
+        # Two suppressed counts whose sum (3) the total would reveal: the smallest other goes too.
+        ([1, 2, 10, 6], 19, [SUPPRESSED, SUPPRESSED, 10, HIDDEN], 19),
+        ([1, 2, 3, 10], 16, [SUPPRESSED, SUPPRESSED, SUPPRESSED, 10], 16),
         # Nothing else to hide: the total goes.
         ([3], 3, [SUPPRESSED], SUPPRESSED),
         ([3, 6], 9, [SUPPRESSED, HIDDEN], 9),
@@ -90,8 +94,8 @@ def test_transition_cells_of_one_to_four_children_are_suppressed() -> None:
     counts[3][1], counts[2][2], counts[0][0] = 3, 9, 6
     table = transition_table(Transition(theme=U, counts=counts))
     assert table.rows[3] == [4, 0, SUPPRESSED, 0, 0, 0]
-    # One suppressed cell and a shown total of 18: the smallest other cell (a zero) is hidden as well.
-    assert table.rows[0] == [1, 6, HIDDEN, 0, 0, 0]
+    # One suppressed cell and a shown total of 18: the smallest other non-zero cell is hidden as well.
+    assert table.rows[0] == [1, HIDDEN, 0, 0, 0, 0]
     assert table.rows[2][3] == 9
     assert "18" in table.note
 

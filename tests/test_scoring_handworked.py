@@ -71,7 +71,8 @@ from bridge.model.records import (
 )
 from bridge.model.tables import CASES
 from bridge.services import scoring
-from bridge.services.scoring import ChangeClass, Period, ReliableChange
+from bridge.services.periods import Period, months_before
+from bridge.services.scoring import ChangeClass, ReliableChange
 from bridge.store import Store
 from bridge.sync.writer import store_records
 
@@ -298,5 +299,5 @@ def test_bad_periods_are_usage_errors(text: str) -> None:
 
 
 def test_months_before_clamps_to_the_end_of_the_month() -> None:
-    assert scoring.months_before(date(2024, 8, 31), 6) == date(2024, 2, 29)
-    assert scoring.months_before(date(2024, 3, 15), 6) == date(2023, 9, 15)
+    assert months_before(date(2024, 8, 31), 6) == date(2024, 2, 29)
+    assert months_before(date(2024, 3, 15), 6) == date(2023, 9, 15)

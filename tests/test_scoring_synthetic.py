@@ -21,7 +21,8 @@ from bridge.model.records import CaseRecord, Theme
 from bridge.model.tables import CASES
 from bridge.privacy import Pseudonymizer
 from bridge.services import scoring
-from bridge.services.scoring import GroupBy, Period, ReliableChange
+from bridge.services.periods import Period
+from bridge.services.scoring import GroupBy, ReliableChange
 from bridge.store import Store
 from bridge.sync.writer import store_records
 

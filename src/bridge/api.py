@@ -21,19 +21,24 @@ from bridge.config import BridgeConfig, load_config
 from bridge.errors import ConfigError
 from bridge.law import AuditRule, Check, Timeline
 from bridge.model.tables import Assessment, Case, CaseEvent, Quarantined, SyncRun
+from bridge.plugins import get_plugins
 from bridge.reports import scoring as scoring_reports
+from bridge.reports.compare import comparison_report
 from bridge.services import audit, barometer, findings, sampling, scoring
 from bridge.services.audit import Deadline
 from bridge.services.barometer import Barometer, BarometerBy
 from bridge.services.cases import CaseSummary, find_cases
+from bridge.services.compare import Comparison, write_extract
+from bridge.services.compare import compare as compare_store
+from bridge.services.compare import merge as merge_extracts
 from bridge.services.findings import Change, Finding
+from bridge.services.periods import Period
 from bridge.services.sampling import DrawSpec, SampleSummary, Verification
 from bridge.services.scoring import (
     ChildScores,
     CohortSummary,
     Coverage,
     GroupBy,
-    Period,
     ReliableChange,
     Threshold,
     Transition,
@@ -158,7 +163,8 @@ class Bridge:
 
     def write_scoring_report(self, path: str | Path, *, as_of: date | None = None) -> Path:
         """Write the self-contained HTML scoring report (a file, or ``scores.html`` in a folder); returns the file."""
-        return scoring_reports.write_scoring_report(self.store, Path(path), as_of=as_of)
+        html = get_plugins().report_formats()["html"]
+        return scoring_reports.write_scoring_report(self.store, Path(path), html, as_of=as_of)
 
     # -- ledelsestilsyn ------------------------------------------------------------------
 
@@ -228,6 +234,34 @@ class Bridge:
     def refresh_follow_ups(self, *, today: date | None = None) -> int:
         """After a sync: close errors the data now show corrected."""
         return findings.refresh_follow_ups(self.store, today=today)
+
+    # -- comparing municipalities -------------------------------------------------------
+
+    def compare(
+        self, *, periods: Sequence[str | Period] = (), municipalities: Sequence[str] = (), as_of: date | None = None
+    ) -> Comparison:
+        """The store's municipalities side by side: each indicator's protected numerator and denominator."""
+        spans = [Period.parse(p) if isinstance(p, str) else p for p in periods] or None
+        return compare_store(self.store, periods=spans, municipalities=list(municipalities) or None, as_of=as_of)
+
+    def write_compare_extract(
+        self, path: str | Path, municipality: str, *, periods: Sequence[str | Period] = (), as_of: date | None = None
+    ) -> Path:
+        """One municipality's extract for a comparison elsewhere: aggregates only, checksummed JSON."""
+        comparison = self.compare(periods=periods, municipalities=[municipality], as_of=as_of)
+        return write_extract(comparison, municipality, Path(path))
+
+    @staticmethod
+    def merge_compare_extracts(paths: Sequence[str | Path]) -> Comparison:
+        """Extracts of many municipalities as one comparison; raises ExtractError naming a refused file."""
+        return merge_extracts([Path(p) for p in paths])
+
+    @staticmethod
+    def write_comparison_report(comparison: Comparison, path: str | Path) -> Path:
+        """The comparison as one self-contained HTML file; returns its path."""
+        target = Path(path)
+        target.write_bytes(get_plugins().report_formats()["html"].render(comparison_report(comparison)))
+        return target
 
     # -- syncing -----------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from sqlalchemy import text
 from tests.storecheck import dump, stored_records
 
 from bridge.privacy import Pseudonymizer
+from bridge.reports.html import Html
 from bridge.reports.scoring import write_scoring_report
 from bridge.store import Store
 from bridge_dubu import wire
@@ -77,7 +78,7 @@ def test_hostile_answers_are_quarantined_and_the_run_goes_on(  # noqa: PLR0917 -
     assert {ref for ref, _ in rows} == set(poisoned)
     for _, reason in rows:
         assert "DOCTYPE" in reason
-    report = write_scoring_report(store, tmp_path / "scores.html", as_of=date(2026, 11, 1))
+    report = write_scoring_report(store, tmp_path / "scores.html", Html(), as_of=date(2026, 11, 1))
     everywhere = (
         json.dumps(dump(store), default=str)  # every table, the quarantine's payloads too
         + caplog.text

@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 from typer.exceptions import Abort, TyperException
 
-from bridge.cli import audit, cases, demo, dst, quarantine, sample, scores, simulate, sources
+from bridge.cli import audit, cases, compare, demo, dst, quarantine, sample, scores, simulate, sources
 from bridge.cli.common import State
 from bridge.cli.output import ListFormat, configure_logging, fail, mode
 from bridge.errors import BridgeError
@@ -65,6 +65,7 @@ app.command("import-dst")(dst.import_dst)
 app.add_typer(scores.app, name="scores")
 app.add_typer(sample.app, name="sample")
 app.add_typer(audit.app, name="audit")
+app.add_typer(compare.app, name="compare")
 app.add_typer(quarantine.app, name="quarantine")
 app.add_typer(sources.db, name="db")
 

@@ -29,7 +29,7 @@ from bridge.services import findings
 from bridge.services.audit import audit_rules
 from bridge.services.barometer import BarometerBy, barometer
 from bridge.services.findings import Change
-from bridge.services.scoring import Period
+from bridge.services.periods import Period
 from bridge.services.sheet import import_sheet, write_sheet
 
 app = typer.Typer(

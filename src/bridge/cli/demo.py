@@ -114,15 +114,47 @@ def _tilsyn(store: Store, directory: Path, as_of: date) -> list[str]:
     ]
 
 
+def _compare(store: Store, directory: Path, as_of: date) -> list[str]:
+    """The comparison of the demo's municipalities, and an extract per municipality merged back."""
+    from bridge.plugins import get_plugins
+    from bridge.reports.compare import comparison_report
+    from bridge.services import compare
+    from bridge.services.periods import Period
+
+    html = get_plugins().report_formats()["html"]
+    periods = [Period.parse(str(as_of.year - 1)), Period.parse(str(as_of.year))]
+    whole = compare.compare(store, periods=periods, as_of=as_of)
+    report = comparison_report(whole)
+    (directory / "sammenligning.html").write_bytes(html.render(report))
+    extracts = [
+        compare.write_extract(
+            compare.compare(store, periods=periods, municipalities=[m.code], as_of=as_of),
+            m.code,
+            directory / "udtraek" / f"{m.code}.json",
+        )
+        for m in whole.municipalities
+    ]
+    merged = comparison_report(compare.merge(extracts))
+    (directory / "sammenligning-samlet.html").write_bytes(html.render(merged))
+    same = "the same figures" if merged.tables == report.tables else "figures that DIFFER"
+    return [
+        f"comparison of {len(whole.municipalities)} municipalities: {directory / 'sammenligning.html'}",
+        f"an extract per municipality in {directory / 'udtraek'}, merged back with {same}: "
+        f"{directory / 'sammenligning-samlet.html'}",
+    ]
+
+
 def demo(
     directory: Annotated[Path, typer.Option("--dir", help="Where the demo lives.")] = Path("bridge-demo"),
 ) -> None:
     """Run the whole pipeline on synthetic data in ./bridge-demo/ and print a summary.
 
     Fully syncs every demo source (starting the SB-SYS and DUBU simulators on loopback), writes the
-    scoring report (scores.html), compares the store with the ground truth, and ends with
-    commands to try next. The folder stays a working installation.
+    scoring report (scores.html), the ledelsestilsyn and the comparison of the municipalities
+    (sammenligning.html, and extracts merged back), compares the store with the ground truth,
+    and ends with commands to try next. The folder stays a working installation.
     """
+    from bridge.plugins import get_plugins
     from bridge.reports.scoring import write_scoring_report
     from bridge.services.cases import find_cases
     from bridge.synthetic.generate import DEFAULT_AS_OF
@@ -143,8 +175,9 @@ def demo(
         expected += sum(1 for _ in _truth(source).valid_cases())
         notice(f"syncing {source.name} ({source.adapter}) …")
         runs.append(run_sync(store, config, source.name, full=True))
-    report = write_scoring_report(store, directory / "scores.html", as_of=DEFAULT_AS_OF)
-    tilsyn = _tilsyn(store, directory, DEFAULT_AS_OF)
+    html = get_plugins().report_formats()["html"]
+    report = write_scoring_report(store, directory / "scores.html", html, as_of=DEFAULT_AS_OF)
+    tilsyn = _tilsyn(store, directory, DEFAULT_AS_OF) + _compare(store, directory, DEFAULT_AS_OF)
     with store.engine.connect() as conn:
         stored = conn.execute(select(func.count()).select_from(Case).where(col(Case.deleted_at).is_(None))).scalar_one()
     example = next(iter(find_cases(store, open_only=True, limit=1)), None)

@@ -24,7 +24,10 @@ from bridge.reports.text import Csv, CsvDialectName
 ReportFormatOption = Annotated[
     str | None,
     typer.Option(
-        "--format", "-f", help="table, csv, json, html, xlsx or a plugin's format; default: the global --format."
+        "--format",
+        "-f",
+        help="table, csv, json, html, xlsx or a plugin's format; default: the --out file's suffix, else the global "
+        "--format.",
     ),
 ]
 OutOption = Annotated[
@@ -45,9 +48,13 @@ CsvDialectOption = Annotated[
 def emit_report(
     ctx: typer.Context, report: Report, fmt: str | None, out: Path | None, csv_dialect: CsvDialectName = "excel-da"
 ) -> None:
-    """Render ``report`` to standard output, a file, or (several CSV tables) a folder of files."""
-    name = fmt or state(ctx).list_format
+    """Render ``report`` to standard output, a file, or (several CSV tables) a folder of files.
+
+    Without ``fmt``, a file's suffix picks the format (``-o report.html``), else the global ``--format``.
+    """
     formats = get_plugins().report_formats()
+    by_suffix = {f.suffix: n for n, f in formats.items()}
+    name = fmt or (out is not None and by_suffix.get(out.suffix.lstrip("."))) or state(ctx).list_format
     if name not in formats:
         raise ConfigError(f"no report format named {name!r} (installed: {', '.join(sorted(formats))})")
     renderer = formats[name]

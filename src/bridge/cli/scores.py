@@ -20,7 +20,8 @@ from bridge.privacy import mask_cpr
 from bridge.reports.scoring import child_report, cohort_report, coverage_report
 from bridge.services import scoring
 from bridge.services.cases import find_cases
-from bridge.services.scoring import COVERAGE_MONTHS, DEFAULT_RELIABILITY, GroupBy, Period, ReliableChange
+from bridge.services.periods import Period
+from bridge.services.scoring import COVERAGE_MONTHS, DEFAULT_RELIABILITY, GroupBy, ReliableChange
 from bridge.store import Store
 
 app = typer.Typer(

@@ -69,13 +69,22 @@ class StackedBars:
 
 @dataclass(frozen=True)
 class Bars:
-    """One horizontal bar per row: the ``value`` column on a 0…``maximum`` scale (per cent by default)."""
+    """One horizontal bar per row: the ``value`` column on a 0…``maximum`` scale (per cent by default).
 
-    label: str
+    ``interval`` names the columns of a lower and an upper limit (a confidence interval), drawn
+    as a whisker across the bar; ``reference`` a value drawn as a dashed line across every
+    bar (a norm), worded by ``reference_label``. ``persons`` says whom a withheld value has too few of.
+    """
+
+    label: str | tuple[str, ...]
     value: str
     maximum: float = 100.0
     color: str = "#1f6fb2"
     percent: bool = True
+    interval: tuple[str, str] | None = None
+    reference: float | None = None
+    reference_label: str = ""
+    persons: str = "børn"
 
 
 @dataclass(frozen=True)
@@ -224,10 +233,12 @@ def _row_label(label: str, right: float, middle: float, width: float) -> list[st
     return [_text(right, first + 14 * i, part, anchor="end", css="row-label") for i, part in enumerate(parts)]
 
 
-def _marker_band(x: float, y: float, w: float, h: float, *, raw: object, what: str) -> list[str]:
+def _marker_band(
+    x: float, y: float, w: float, h: float, *, raw: object, what: str, persons: str = "børn"
+) -> list[str]:
     return [
         _rect(x, y, w, h, WITHHELD_FILL, title=f"skjult ({raw})", css="withheld"),
-        _text(x + 8, y + h * 0.7, f"{what} skjult: færre end 5 børn ({raw})", size=11, fill="#52606d"),
+        _text(x + 8, y + h * 0.7, f"{what} skjult: færre end 5 {persons} ({raw})", size=11, fill="#52606d"),
     ]
 
 
@@ -272,22 +283,42 @@ def _bars(chart: Bars, columns: Sequence[str], rows: Sequence[Sequence[Any]]) ->
     at = {c: i for i, c in enumerate(columns)}
     left, right, bar, gap = _LABEL_WIDTH + 16, WIDTH - 80, 22, 10
     span = right - left
+
+    def x_of(value: float) -> float:
+        return left + span * min(max(value / chart.maximum, 0.0), 1.0)
+
     body: list[str] = []
     y = 8.0
+    if chart.reference is not None:
+        body.append(_text(x_of(chart.reference), 14, chart.reference_label, anchor="middle", size=11, css="reference"))
+        y = 24.0
+    top = y
     for row in rows:
-        label = danish.cell(row[at[chart.label]])
+        label = _labels(at, chart.label, row)
         raw = row[at[chart.value]]
         value = _number(raw)
         body += _row_label(label, left - 8, y + bar / 2, _LABEL_WIDTH)
         if value is None:
-            body += _marker_band(left, y, span, bar, raw=raw, what="Værdien er")
+            body += _marker_band(left, y, span, bar, raw=raw, what="Værdien er", persons=chart.persons)
         else:
             body.append(_rect(left, y, span, bar, "#eceff1"))
-            width = span * min(max(value / chart.maximum, 0.0), 1.0)
             shown = danish.percent(value) if chart.percent else danish.number(value)
-            body.append(_rect(left, y, width, bar, chart.color, title=f"{label}: {shown}"))
+            body.append(_rect(left, y, x_of(value) - left, bar, chart.color, title=f"{label}: {shown}"))
             body.append(_text(right + 6, y + bar * 0.68, shown, size=11))
+            low, high = (_number(row[at[c]]) for c in chart.interval) if chart.interval else (None, None)
+            if low is not None and high is not None:
+                middle = y + bar / 2
+                tip = f"95 %-interval {danish.cell(low)}–{danish.cell(high)}"
+                body.append(
+                    f'<g class="interval" stroke="{INK}" stroke-width="1.5"><title>{escape(tip)}</title>'
+                    + _line(x_of(low), middle, x_of(high), middle, INK)
+                    + _line(x_of(low), middle - 6, x_of(low), middle + 6, INK)
+                    + _line(x_of(high), middle - 6, x_of(high), middle + 6, INK)
+                    + "</g>"
+                )
         y += bar + gap
+    if chart.reference is not None:
+        body.append(_line(x_of(chart.reference), top - 4, x_of(chart.reference), y - gap + 4, INK, dash=True))
     return _svg(y + 2, body, "søjler", "bars")
 
 

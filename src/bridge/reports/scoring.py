@@ -16,7 +16,7 @@ from pathlib import Path
 from bridge.model.records import Theme
 from bridge.reports import danish
 from bridge.reports.charts import Bars, DivergingBars, Heatmap, Lines, StackedBars
-from bridge.reports.formats import KeyFigure, Report, Table
+from bridge.reports.formats import KeyFigure, Report, ReportFormat, Table
 from bridge.reports.suppression import (
     HIDDEN,
     SUPPRESSED,
@@ -30,6 +30,7 @@ from bridge.reports.suppression import (
 )
 from bridge.services import scoring
 from bridge.services.cases import CaseSummary
+from bridge.services.labels import municipality_label
 from bridge.services.scoring import (
     ChangeClass,
     ChildScores,
@@ -194,7 +195,7 @@ def coverage_table(result: Coverage, *, section: str = "") -> Table:
     rows: list[list[Cell]] = []
     for row, cells in zip([*result.rows, total], [*rows_cells, total_cells], strict=True):
         open_cell, recent_cell, never_cell = cells
-        label = row.name if row is total else scoring.municipality_label(row.municipality, row.name)
+        label = row.name if row is total else municipality_label(row.municipality, row.name)
         rows.append(
             [
                 label,
@@ -403,16 +404,13 @@ def overview_report(store: Store, *, as_of: date | None = None, rc: ReliableChan
     )
 
 
-def write_scoring_report(store: Store, path: Path, *, as_of: date | None = None) -> Path:
-    """Write the overview as one self-contained HTML file and return its path.
+def write_scoring_report(store: Store, path: Path, html: ReportFormat, *, as_of: date | None = None) -> Path:
+    """Write the overview with ``html`` (the caller's HTML format) as one file and return its path.
 
     ``path`` is the file to write, or a directory (an existing one, or a path without a
     suffix, which is created) to write ``scores.html`` into.
     """
-    from bridge.plugins import get_plugins  # the registry imports this package's formats
-
     target = path / "scores.html" if path.is_dir() or not path.suffix else path
     target.parent.mkdir(parents=True, exist_ok=True)
-    html = get_plugins().report_formats()["html"]
     target.write_bytes(html.render(overview_report(store, as_of=as_of)))
     return target

@@ -3,7 +3,9 @@
 A cell that counts 1–4 children is shown as ``"<5"`` (primary suppression). When the total
 of a set of counts is shown, one suppressed count could be worked out by subtraction, so the
 smallest other count is hidden as well and shown as ``"–"`` (secondary suppression); with no
-other count to hide, the total is hidden instead. Zero is shown: it describes no child.
+other count to hide, the total is hidden instead. The same holds for several suppressed counts
+whose sum is 1–4: the total would reveal that sum, a cell of fewer than five of its own.
+Zero is shown: it describes no child.
 
 A value derived from hidden counts or over fewer than five children (a share, a mean, an SD)
 is shown as ``"skjult"``, not ``"<5"``: in a per-cent column "<5" would read as "under 5 %".
@@ -38,20 +40,22 @@ def protect(counts: Sequence[int], total: int | None = None) -> tuple[list[int |
     """Suppress ``counts`` and, when their ``total`` is shown, hide what would reveal them.
 
     Returns the cells in the order given and the cell to show for the total (None when no
-    total is shown). Ties for the smallest other count go to the first one.
+    total is shown). The smallest other non-zero count is hidden first (a hidden zero would
+    hide nothing); ties go to the first one.
     """
     cells: list[int | str] = [count_cell(c) for c in counts]
     if total is None:
         return cells, None
     total_cell = count_cell(total)
-    hidden = [i for i, cell in enumerate(cells) if isinstance(cell, str)]
-    if total_cell != SUPPRESSED and len(hidden) == 1:
-        others = [i for i, cell in enumerate(cells) if not isinstance(cell, str)]
-        if others:
-            smallest = min(others, key=lambda i: counts[i])
-            cells[smallest] = HIDDEN
-        else:
+    if total_cell == SUPPRESSED:
+        return cells, total_cell
+    # The total minus the shown counts is the sum of the hidden ones: while that is 1–4, hide more.
+    while suppressed(sum(counts[i] for i, cell in enumerate(cells) if isinstance(cell, str))):
+        others = [i for i, cell in enumerate(cells) if not isinstance(cell, str) and counts[i]]
+        if not others:
             total_cell = HIDDEN
+            break
+        cells[min(others, key=lambda i: counts[i])] = HIDDEN
     return cells, total_cell
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from statistics import NormalDist
 
 from bridge.errors import ConfigError
 
@@ -72,6 +73,26 @@ def upper_error_limit(errors: int, n: int, confidence: float = 0.95) -> float:
     return high
 
 
+def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """The Wilson score interval of a share ``successes / n``, as fractions (two-sided).
+
+    Unlike ``p ± z·√(p(1 − p)/n)`` it stays within 0…1 and does not shrink to a point at 0 or n
+    successes, so a share that rests on few cases shows how little it says.
+    """
+    _check_rate("confidence", confidence)
+    if n <= 0:
+        raise ConfigError("no cases: a share of none has no interval")
+    if not 0 <= successes <= n:
+        raise ConfigError(f"{successes} of {n} cases is not a share")
+    z = NormalDist().inv_cdf(1 - (1 - confidence) / 2)
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    low = 0.0 if successes == 0 else centre - half
+    high = 1.0 if successes == n else centre + half
+    return low, high
+
+
 @dataclass(frozen=True)
 class Conclusion:
     """What ``errors`` in ``n`` cases lets a leader say, in numbers and in Danish words."""
@@ -115,4 +136,4 @@ def _pct(fraction: float, decimals: int) -> str:
     return f"{fraction * 100:.{decimals}f} %".replace(".", ",")
 
 
-__all__ = ["Conclusion", "binomial_tail", "conclude", "sample_size", "upper_error_limit"]
+__all__ = ["Conclusion", "binomial_tail", "conclude", "sample_size", "upper_error_limit", "wilson_interval"]

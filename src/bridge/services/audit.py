@@ -25,6 +25,7 @@ from bridge.law import Area, AuditRule, Check, Citation, EventFact, MeasureFact,
 from bridge.model.records import Act
 from bridge.model.tables import CASES, CASEWORKERS, EVENTS, MEASURES
 from bridge.plugins import get_plugins
+from bridge.services.population import live
 from bridge.store import Store
 
 CHUNK = 2000
@@ -137,7 +138,7 @@ def timelines(
                     w.unit,
                 )
                 .select_from(CASES.outerjoin(CASEWORKERS, w.id == c.caseworker_id))
-                .where(c.deleted_at.is_(None), c.id > last)
+                .where(live(), c.id > last)
                 .order_by(c.id)
                 .limit(chunk)
             )

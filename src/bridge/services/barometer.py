@@ -22,7 +22,8 @@ from typing import Literal
 from bridge.errors import ConfigError
 from bridge.law import Area, Check, Outcome
 from bridge.services.audit import CaseInfo, audit_rules, check_case, rule_outcome, timelines
-from bridge.services.scoring import Period, municipality_names
+from bridge.services.labels import municipality_label, municipality_names
+from bridge.services.periods import Period
 from bridge.store import Store
 
 BarometerBy = Literal["all", "municipality", "team", "caseworker"]
@@ -75,8 +76,7 @@ def default_periods(as_of: date, years: int = 3) -> list[Period]:
 
 def _group(info: CaseInfo, by: BarometerBy, names: dict[str, str]) -> str:
     if by == "municipality":
-        name = names.get(info.municipality, info.municipality)
-        return f"{name} ({info.municipality})"
+        return municipality_label(info.municipality, names.get(info.municipality))
     if by == "team":
         return info.team
     if by == "caseworker":

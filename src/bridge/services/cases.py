@@ -15,6 +15,7 @@ from sqlalchemy import func, or_, select
 
 from bridge.model.tables import CASES, CASEWORKERS, MUNICIPALITIES
 from bridge.privacy import Pseudonymizer
+from bridge.services.population import live
 from bridge.store import Store
 
 
@@ -61,7 +62,7 @@ def find_cases(
         )
         .join_from(CASES, MUNICIPALITIES, c.municipality == m.code)
         .outerjoin(CASEWORKERS, c.caseworker_id == w.id)
-        .where(c.deleted_at.is_(None))
+        .where(live())
         .order_by(c.opened.desc(), c.case_number, c.id)
     )
     if open_only:

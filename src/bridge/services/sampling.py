@@ -40,7 +40,8 @@ from bridge.law import add_months
 from bridge.model.audit import AuditSample, AuditSampleCase
 from bridge.model.tables import CASES, CASEWORKERS, MEASURES, table_of
 from bridge.services.assurance import sample_size
-from bridge.services.scoring import Period
+from bridge.services.periods import Period
+from bridge.services.population import live
 from bridge.store import Store
 
 SAMPLES = table_of(AuditSample)
@@ -247,7 +248,7 @@ def population(store: Store, spec: DrawSpec, *, before: datetime | None = None) 
                 CASEWORKERS, w.id == c.caseworker_id
             )
         )
-        .where(c.deleted_at.is_(None), c.opened <= spec.as_of)
+        .where(live(), c.opened <= spec.as_of)
         .order_by(c.id)
     )
     if spec.municipality is not None:

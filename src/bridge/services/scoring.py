@@ -29,15 +29,13 @@ The contract every function here keeps:
 
 from __future__ import annotations
 
-import calendar
 import math
-import re
 from collections.abc import Sequence
 from datetime import date
 from enum import StrEnum
-from typing import Literal, Self
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import (
     ColumnElement,
     Date,
@@ -55,7 +53,10 @@ from sqlalchemy import (
 
 from bridge.errors import BridgeError, ConfigError
 from bridge.model.records import Theme
-from bridge.model.tables import ASSESSMENTS, CASES, MEASURES, MUNICIPALITIES
+from bridge.model.tables import ASSESSMENTS, CASES, MEASURES
+from bridge.services.labels import TARGET_GROUP_LABELS, municipality_label, municipality_names
+from bridge.services.periods import Period, months_before
+from bridge.services.population import live, open_on
 from bridge.store import Store
 
 DEFAULT_RELIABILITY = 0.8
@@ -65,79 +66,12 @@ Z_95 = 1.96
 GroupBy = Literal["all", "municipality", "target_group", "paragraph"]
 GROUP_BY_VALUES: tuple[GroupBy, ...] = ("all", "municipality", "target_group", "paragraph")
 ALL_CHILDREN = "alle"
-TARGET_GROUP_LABELS = {"udsatte": "Udsatte børn og unge", "handicap": "Børn og unge med handicap"}
 
 _FROZEN = ConfigDict(frozen=True)
 
 
 class UnknownChild(BridgeError):
     """No live case holds the person key asked for (exit 1)."""
-
-
-# -- periods -----------------------------------------------------------------------------
-
-
-class Period(BaseModel):
-    """A closed date interval ``[start, end]`` with a label; build one with :meth:`parse`."""
-
-    model_config = _FROZEN
-
-    label: str
-    start: date
-    end: date
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Self:
-        if self.end < self.start:
-            raise ValueError(f"period {self.label} ends before it starts")
-        return self
-
-    def contains(self, day: date) -> bool:
-        return self.start <= day <= self.end
-
-    @classmethod
-    def parse(cls, text: str) -> Period:
-        """Read ``2024``, ``2024H1``, ``2024Q3``, ``2024-03`` or ``2023-07-01..2024-06-30``.
-
-        Raises :class:`bridge.errors.ConfigError` naming the accepted forms.
-        """
-        spec = text.strip()
-        try:
-            if match := re.fullmatch(r"(\d{4})", spec):
-                year = int(match[1])
-                return cls(label=spec, start=date(year, 1, 1), end=date(year, 12, 31))
-            if match := re.fullmatch(r"(\d{4})[Hh]([12])", spec):
-                year, half = int(match[1]), int(match[2])
-                return cls(label=spec.upper(), start=date(year, 6 * half - 5, 1), end=_month_end(year, 6 * half))
-            if match := re.fullmatch(r"(\d{4})[Qq]([1-4])", spec):
-                year, quarter = int(match[1]), int(match[2])
-                return cls(label=spec.upper(), start=date(year, 3 * quarter - 2, 1), end=_month_end(year, 3 * quarter))
-            if match := re.fullmatch(r"(\d{4})-(\d{2})", spec):
-                year, month = int(match[1]), int(match[2])
-                return cls(label=spec, start=date(year, month, 1), end=_month_end(year, month))
-            if match := re.fullmatch(r"(\d{4}-\d{2}-\d{2})\.\.(\d{4}-\d{2}-\d{2})", spec):
-                start, end = date.fromisoformat(match[1]), date.fromisoformat(match[2])
-                if end < start:
-                    raise ConfigError(f"period {spec!r} ends before it starts: write the earlier day first")
-                return cls(label=spec, start=start, end=end)
-        except ValueError as exc:
-            raise ConfigError(f"period {spec!r}: {exc}") from None
-        raise ConfigError(
-            f"period {spec!r}: use a year (2024), a half (2024H1), a quarter (2024Q3), "
-            "a month (2024-03) or a range (2023-07-01..2024-06-30)"
-        )
-
-
-def _month_end(year: int, month: int) -> date:
-    return date(year, month, calendar.monthrange(year, month)[1])
-
-
-def months_before(day: date, months: int) -> date:
-    """The same day ``months`` calendar months earlier, clamped to the month's end."""
-    index = day.year * 12 + day.month - 1 - months
-    year, month = divmod(index, 12)
-    month += 1
-    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
 # -- reliable change ---------------------------------------------------------------------
@@ -316,7 +250,7 @@ def _scored(period: Period | None, child_key: str | None) -> Select[tuple[object
             func.row_number().over(partition_by=series, order_by=(a.assessed_on.desc(), a.value)).label("last"),
         )
         .join_from(ASSESSMENTS, CASES, a.case_id == c.id)
-        .where(c.deleted_at.is_(None), a.value.is_not(None))
+        .where(live(), a.value.is_not(None))
     )
     if period is not None:
         query = query.where(a.assessed_on.between(period.start, period.end))
@@ -406,32 +340,21 @@ def transitions(store: Store, *, period: Period | None = None) -> list[Transitio
 def _groups(by: GroupBy, period: Period | None) -> Subquery:
     """Which group each child belongs to; a child belongs to every group one of its live cases is in."""
     c, m = CASES.c, MEASURES.c
-    live = c.deleted_at.is_(None)
     if by == "all":
-        return select(c.child_key, literal(ALL_CHILDREN).label("grp")).where(live).distinct().subquery("groups")
+        return select(c.child_key, literal(ALL_CHILDREN).label("grp")).where(live()).distinct().subquery("groups")
     if by == "municipality":
-        return select(c.child_key, c.municipality.label("grp")).where(live).distinct().subquery("groups")
+        return select(c.child_key, c.municipality.label("grp")).where(live()).distinct().subquery("groups")
     if by == "target_group":
-        return select(c.child_key, c.target_group.label("grp")).where(live).distinct().subquery("groups")
+        return select(c.child_key, c.target_group.label("grp")).where(live()).distinct().subquery("groups")
     query = (
         select(c.child_key, (m.act + literal(" §") + m.paragraph).label("grp"))
         .join_from(MEASURES, CASES, m.case_id == c.id)
-        .where(live)
+        .where(live())
     )
     if period is not None:
         # Only measures in force during the period say what the child received then.
         query = query.where(m.start <= period.end, or_(m.end.is_(None), m.end >= period.start))
     return query.distinct().subquery("groups")
-
-
-def municipality_names(store: Store) -> dict[str, str]:
-    with store.engine.connect() as conn:
-        return dict(conn.execute(select(MUNICIPALITIES.c.code, MUNICIPALITIES.c.name)).all())
-
-
-def municipality_label(code: str, name: str | None) -> str:
-    """``Odense (461)``, or the bare code when the store knows no name for it."""
-    return f"{name} ({code})" if name and name != code else code
 
 
 def _group_label(by: GroupBy, group: str, names: dict[str, str]) -> str:
@@ -505,17 +428,17 @@ def child_scores(store: Store, child_key: str, *, rc: ReliableChange | None = No
     Raises :class:`UnknownChild` when no live case holds ``child_key``.
     """
     a, c = ASSESSMENTS.c, CASES.c
-    live = and_(c.child_key == child_key, c.deleted_at.is_(None))
+    childs = and_(c.child_key == child_key, live())
     points = (
         select(a.theme, a.assessed_on, a.value)
         .join_from(ASSESSMENTS, CASES, a.case_id == c.id)
-        .where(live)
+        .where(childs)
         .order_by(a.theme, a.assessed_on, a.value.is_(None), a.value)
     )
     e = _endpoints(child_key=child_key)
     ends = select(e.c.theme, e.c.baseline, e.c.baseline_on, e.c.latest, e.c.latest_on, e.c.scores)
     with store.engine.connect() as conn:
-        if conn.execute(select(func.count()).select_from(CASES).where(live)).scalar_one() == 0:
+        if conn.execute(select(func.count()).select_from(CASES).where(childs)).scalar_one() == 0:
             raise UnknownChild("no live case holds that person key")
         by_theme: dict[Theme, list[ScorePoint]] = {}
         for theme, on, value in conn.execute(points):
@@ -567,7 +490,7 @@ def coverage(store: Store, *, as_of: date | None = None, months: int = COVERAGE_
     query = (
         select(c.municipality, func.count(), func.sum(recent), func.sum(never))
         .select_from(CASES.outerjoin(last, last.c.case_id == c.id))
-        .where(c.deleted_at.is_(None), c.opened <= as_of, or_(c.closed.is_(None), c.closed > as_of))
+        .where(open_on(as_of))
         .group_by(c.municipality)
         .order_by(c.municipality)
     )
@@ -604,7 +527,6 @@ __all__ = [
     "Coverage",
     "CoverageRow",
     "GroupBy",
-    "Period",
     "Progression",
     "ReliableChange",
     "ScorePoint",
@@ -615,8 +537,6 @@ __all__ = [
     "child_scores",
     "cohort_summary",
     "coverage",
-    "months_before",
-    "municipality_label",
     "rc_threshold",
     "sample_sd",
     "thresholds",
