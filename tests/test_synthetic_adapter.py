@@ -118,7 +118,6 @@ def _valid_payload(adapter: SyntheticAdapter) -> tuple[dict[str, Any], GroundTru
     ("change", "reason"),
     [
         ({"municipality": "0101901234"}, "municipality: String should match pattern"),
-        ({"target_group": "0101901234"}, "target_group: Input should be 'udsatte' or 'handicap'"),
         ({"modified": "0101901234"}, "######-####"),
         ({"closed": "2019-13-01"}, "closed: '2019-13-01' is not a date"),
         ({"assessments": [{"theme": "sundhed", "value": True, "on": "2024-01-01", "by": None}]}, "value True"),
@@ -137,6 +136,12 @@ def test_a_broken_payload_gives_a_short_reason_without_the_cpr_shaped_input(
     assert "0101901234" not in text
     assert len(text) < 200
     _assert_no_cpr(text, truth)
+
+
+def test_an_unknown_target_group_is_read_as_the_default_not_rejected(persons: Pseudonymizer) -> None:
+    adapter = _adapter(persons)
+    payload, _ = _valid_payload(adapter)
+    assert adapter.parse_payload(json.dumps({**payload, "target_group": "0101901234"})).target_group == "udsatte"
 
 
 @pytest.mark.parametrize("payload", ["", "[]", '{"id": 1}', "not json"])

@@ -145,14 +145,14 @@ def test_wrong_credentials_fail_fast_and_name_the_token_endpoint() -> None:
 # --- paging and retries -------------------------------------------------------------------------
 
 
-def test_paging_runs_to_the_last_partial_page() -> None:
+def test_paging_reads_past_the_last_partial_page_to_an_empty_one() -> None:
     fake = FakeSbsip()
     for sag_id in range(1, 8):
         fake.add_case(children_sag(sag_id))
     batches = fetch_all(fake, page_size=3)
     assert sorted(records(batches), key=int) == [str(i) for i in range(1, 8)]
     case_searches = [b for b in fake.search_bodies if b["NummerInterval"]["From"] == "27.24.00-G01"]
-    assert [(b["Skip"], b["Limit"]) for b in case_searches] == [(0, 3), (3, 3), (6, 3)]
+    assert [(b["Skip"], b["Limit"]) for b in case_searches] == [(0, 3), (3, 3), (6, 3), (7, 3)]
     assert case_searches[0]["NummerInterval"] == {"From": "27.24.00-G01", "To": "27.24.00-G02"}
     assert "SenestAendretFra" not in case_searches[0]  # a first sync reads everything
 
