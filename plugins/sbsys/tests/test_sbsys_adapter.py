@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import UTC, date, datetime
 
@@ -214,14 +215,45 @@ def test_client_errors_are_not_retried(status: int, error: type[Exception] | Non
     assert fake.calls["search"] == 1
 
 
-def test_a_case_deleted_between_search_and_fetch_is_skipped() -> None:
+def test_a_case_answering_404_once_is_fetched_again_and_stored() -> None:
     fake = FakeSbsip()
     fake.add_case(children_sag(1))
     fake.add_case(children_sag(2))
     fake.faults["sag"] = [httpx.Response(404, json={"Message": "Sag blev ikke fundet"})]
     batches = fetch_all(fake)
-    assert len(records(batches)) == 1
+    assert set(records(batches)) == {"1", "2"}
     assert not rejections(batches)
+
+
+@pytest.mark.parametrize("route", ["sag", "erindring", "journalarknotes", "dokumenter", "fil"])
+def test_a_listed_case_whose_request_keeps_failing_is_quarantined_as_incomplete(route: str) -> None:
+    """Never stored without its scores or events, and never taken as deleted (issue 8, defect 4)."""
+    fake = FakeSbsip()
+    fake.add_case(children_sag(1), score_forms=[score_xml("<trivsel_familieforhold>2</trivsel_familieforhold>")])
+    fake.faults[route] = [httpx.Response(404, json={"Message": "Ikke fundet"}) for _ in range(2)]
+    batches = fetch_all(fake, concurrency=1)
+    assert not records(batches)
+    rejected = rejections(batches)["1"]
+    assert rejected.is_incomplete
+    assert "404" in rejected.reason
+    assert not fake.faults[route]  # asked twice: the first try and one retry
+
+
+def test_an_incomplete_case_is_fetched_again_by_reference() -> None:
+    fake = FakeSbsip()
+    fake.add_case(children_sag(1), score_forms=[score_xml("<trivsel_familieforhold>2</trivsel_familieforhold>")])
+    fake.add_case(children_sag(2))
+    with mocked(fake):
+        adapter = make_adapter()
+        try:
+            batches = list(adapter.refetch(["1", "2", "3"]))  # 3 is gone: SB-SYS answers 404
+        finally:
+            adapter.close()
+    assert set(records(batches)) == {"1", "2"}
+    assert records(batches)["1"].assessments[0].value == 2
+    assert not rejections(batches)
+    assert {b.cursor for b in batches} == {None}
+    assert fake.calls["search"] == 2  # the two children's grant searches; no listing
 
 
 # --- mapping -------------------------------------------------------------------------------------
@@ -345,7 +377,7 @@ def test_bad_score_forms_are_quarantined_with_a_reason(xml: str, reason: str) ->
     assert CHILD_CPR not in rejected.reason
     bundle = json.loads(rejected.payload)
     assert bundle["sag"]["Id"] == 2
-    assert xml in bundle["filer"].values()
+    assert xml.encode() in [base64.b64decode(v) for v in bundle["filer64"].values()]
     with pytest.raises(ValueError, match="score form"):
         make_adapter().parse_payload(rejected.payload)
 
@@ -355,8 +387,9 @@ def test_a_quarantined_case_replays_once_it_is_fixed() -> None:
     fake.add_case(children_sag(1), score_forms=[score_xml("<trivsel_familieforhold>7</trivsel_familieforhold>")])
     rejected = rejections(fetch_all(fake))["1"]
     bundle = json.loads(rejected.payload)
-    [file_id] = bundle["filer"]
-    bundle["filer"][file_id] = bundle["filer"][file_id].replace(">7<", ">3<")
+    [file_id] = bundle["filer64"]
+    fixed = base64.b64decode(bundle["filer64"][file_id]).replace(b">7<", b">3<")
+    bundle["filer64"][file_id] = base64.b64encode(fixed).decode()
     record = make_adapter().parse_payload(json.dumps(bundle))
     assert [a.value for a in record.assessments] == [3]
 
@@ -377,16 +410,16 @@ def test_broken_case_fields_are_quarantined(changes: dict[str, object], reason: 
     assert "310299" not in rejected.reason
 
 
-def test_an_answer_that_is_not_json_quarantines_the_case() -> None:
+def test_an_answer_that_is_not_json_makes_the_case_incomplete() -> None:
     fake = FakeSbsip()
     fake.add_case(children_sag(1))
     fake.add_case(children_sag(2))
-    fake.faults["dokumenter"] = [httpx.Response(200, text="<html>Proxy error</html>")]
-    batches = fetch_all(fake)
+    fake.faults["dokumenter"] = [httpx.Response(200, text="<html>Proxy error</html>") for _ in range(2)]
+    batches = fetch_all(fake, concurrency=1)
     assert set(records(batches)) == {"2"}
     rejected = rejections(batches)["1"]
-    assert rejected.reason == "the documents must be a list of objects"
-    assert json.loads(rejected.payload)["dokumenter"] == "<html>Proxy error</html>"
+    assert rejected.reason == "incomplete: SB-SYS answered the dokumenter with something that is not JSON"
+    assert json.loads(rejected.payload)["sag"]["Id"] == 1
 
 
 def test_closed_before_opened_is_quarantined() -> None:

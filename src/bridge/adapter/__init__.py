@@ -10,7 +10,7 @@
 Import from here; the modules are the package's own layout.
 """
 
-from bridge.adapter.base import Adapter, AdapterConfig, Batch, Rejection, SourceContext
+from bridge.adapter.base import INCOMPLETE, Adapter, AdapterConfig, Batch, Rejection, SourceContext
 from bridge.adapter.http import (
     DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_RETRY,
@@ -28,6 +28,7 @@ from bridge.adapter.xml import MAX_XML_BYTES, XmlRejected, iter_xml_elements, pa
 __all__ = [
     "DEFAULT_MAX_RESPONSE_BYTES",
     "DEFAULT_RETRY",
+    "INCOMPLETE",
     "MAX_XML_BYTES",
     "OUTAGE_STATUSES",
     "Adapter",
