@@ -168,9 +168,7 @@ def test_full_sync_marks_vanished_cases_deleted_and_never_removes_them(
     assert with_deleted == set(everything)
 
 
-def test_a_second_run_of_the_same_source_is_refused_while_one_holds_the_lock(
-    store: Store, secret_env: str
-) -> None:
+def test_a_second_run_of_the_same_source_is_refused_while_one_holds_the_lock(store: Store, secret_env: str) -> None:
     config = make_config()
     with source_lock(store, "syn"):
         before = dump(store)

@@ -31,8 +31,15 @@ SOURCE = "sbsys"
 PROXY = "/convergens-sbsip-sbsys-webapi-proxy/proxy"
 
 
-def make_truth(seed: int = 5, invalid: int = 0) -> GroundTruth:
-    return generate(seed=seed, municipalities=1, caseworkers=3, invalid=invalid, municipality_codes=[MUNICIPALITY])
+def make_truth(seed: int = 5, invalid: int = 0, cases: int | None = None, caseworkers: int = 3) -> GroundTruth:
+    return generate(
+        seed=seed,
+        municipalities=1,
+        caseworkers=caseworkers,
+        cases=cases,
+        invalid=invalid,
+        municipality_codes=[MUNICIPALITY],
+    )
 
 
 class Served:
@@ -62,11 +69,19 @@ Serve = Callable[..., Served]
 
 @pytest.fixture
 def serve_truth(secret_env: str) -> Iterator[Serve]:
-    """Start a simulator over a fresh ground truth: ``serve_truth(invalid=…, adapter={…}, **knobs)``."""
+    """Start a simulator over a fresh ground truth: ``serve_truth(invalid=…, cases=…, adapter={…}, **knobs)``."""
     with ExitStack() as stack:
 
-        def start(*, invalid: int = 0, adapter: dict[str, Any] | None = None, **knobs: Any) -> Served:
-            simulator = SbsysSimulator(make_truth(invalid=invalid), SimulatorSettings(base_path=PROXY, **knobs))
+        def start(
+            *,
+            invalid: int = 0,
+            cases: int | None = None,
+            caseworkers: int = 3,
+            adapter: dict[str, Any] | None = None,
+            **knobs: Any,
+        ) -> Served:
+            truth = make_truth(invalid=invalid, cases=cases, caseworkers=caseworkers)
+            simulator = SbsysSimulator(truth, SimulatorSettings(base_path=PROXY, **knobs))
             origin = stack.enter_context(serve(simulator.app))
             return Served(simulator, origin + PROXY, **(adapter or {}))
 
@@ -202,3 +217,54 @@ def test_the_cursor_never_passes_the_sources_clock(store: Store, served: Served)
     assert datetime.fromisoformat(cursor["since"]) == latest.replace(
         microsecond=latest.microsecond // 1000 * 1000
     ) - timedelta(seconds=600)
+
+
+def _write_config(served: Served, tmp_path: Path) -> None:
+    lines = "\n".join(f"{key} = {json.dumps(value)}" for key, value in served.settings.items())
+    (tmp_path / "bridge.toml").write_text(
+        f'[[sources]]\nname = "{SOURCE}"\nadapter = "sbsys"\nmunicipality = "{MUNICIPALITY}"\n'
+        f"[sources.settings]\n{lines}\n",
+        encoding="utf-8",
+    )
+
+
+def _cli_env(store: Store) -> dict[str, str]:
+    return {
+        "BRIDGE_DATABASE_URL": store.engine.url.render_as_string(hide_password=False),
+        "BRIDGE_PERSON_KEY_SECRET": TEST_SECRET,
+    }
+
+
+def test_bridge_sync_against_an_installation_unlike_the_model_stores_exactly_the_truth(
+    store: Store, serve_truth: Serve, persons: Pseudonymizer, tmp_path: Path
+) -> None:
+    """Issue 7, must hold: pages capped at 3, filters ignored, template names it was not configured for."""
+    served = serve_truth(
+        invalid=3, cases=30, caseworkers=4, max_limit=3, ignore_filters=True, template_names="installation"
+    )
+    groups = {c.target_group for c in served.simulator.truth.valid_cases()}
+    assert groups == {"udsatte", "handicap"}  # both templates are named the installation's way
+    _write_config(served, tmp_path)
+    done = bridge_cli("sync", cwd=tmp_path, env=_cli_env(store))
+    assert done.returncode == 4, done.stderr  # the truth's three bad cases are quarantined
+    assert stored_records(store, SOURCE) == expected(served, persons)
+    with store.engine.connect() as conn:
+        quarantined = {r for (r,) in conn.execute(text("SELECT source_ref FROM quarantine"))}
+    assert quarantined == {str(c.id) for c in served.simulator.truth.invalid_cases()}
+    assert served.simulator.requests["search"] > len(expected(served, persons))  # capped: many pages were read
+
+
+@pytest.mark.parametrize("skew", [2, -2])
+def test_a_total_that_disagrees_with_the_records_ends_bridge_sync_with_exit_1_naming_it(
+    store: Store, serve_truth: Serve, tmp_path: Path, skew: int
+) -> None:
+    served = serve_truth(cases=20, max_limit=3, total_skew=skew)
+    _write_config(served, tmp_path)
+    done = bridge_cli("sync", cwd=tmp_path, env=_cli_env(store))
+    assert done.returncode == 1, done.stderr
+    assert "cannot be reconciled with its total" in done.stderr
+    assert "Traceback" not in done.stderr
+    with store.engine.connect() as conn:
+        status, error = conn.execute(text("SELECT status, error FROM sync_runs")).one()
+    assert status == "failed"
+    assert "cannot be reconciled with its total" in error

@@ -567,7 +567,7 @@ class SbsysAdapter(Adapter):
         return s.default_target_group
 
     def _measures(self, raw_grants: Any, child_cpr: str) -> list[MeasureRecord]:
-        measures = []
+        measures: list[MeasureRecord] = []
         for raw_grant in raw_grants if isinstance(raw_grants, list) else []:
             if not isinstance(raw_grant, Mapping):
                 continue
@@ -584,6 +584,8 @@ class SbsysAdapter(Adapter):
                 # to refuse the child's case.
                 self.counts["grant cases whose details do not read as grant_fields, left out"] += 1
                 continue
+            if any(m.source_ref == str(grant.id) for m in measures):
+                continue  # listed on two pages of the search
             measures.append(
                 MeasureRecord(
                     source_ref=str(grant.id),
