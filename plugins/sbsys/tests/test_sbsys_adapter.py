@@ -10,6 +10,7 @@ import httpx
 import pytest
 from plugins.sbsys.tests.fake_sbsip import (
     CHILD_CPR,
+    REFERENCE,
     TOKEN_URL,
     FakeSbsip,
     children_sag,
@@ -428,3 +429,146 @@ def test_closed_before_opened_is_quarantined() -> None:
     fake = FakeSbsip()
     fake.add_case(sag)
     assert "closed before it was opened" in rejections(fetch_all(fake))["1"].reason
+
+
+# --- answers real servers give (issue 8) ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b'{"Id": 1, "Nummer": "27.24', "not JSON"),
+        (b"<html><body>Proxy error</body></html>", "not JSON"),
+        (b"null", "not an object"),
+        (b"[]", "not an object"),
+        (b"[" * 100_000 + b"]" * 100_000, "not JSON"),
+    ],
+)
+def test_a_case_body_that_is_not_an_object_is_quarantined_not_a_crashed_run(body: bytes, reason: str) -> None:
+    """Defect 3: truncated JSON, HTML with 200, null, [] and JSON too deep to read."""
+    fake = FakeSbsip()
+    fake.add_case(children_sag(1))
+    fake.add_case(children_sag(2))
+    answer = httpx.Response(200, content=body, headers={"Content-Type": "application/json"})
+    fake.faults["sag"] = [answer, answer]  # the first try and the retry, both for case 1
+    batches = fetch_all(fake, concurrency=1)
+    assert set(records(batches)) == {"2"}
+    rejected = rejections(batches)["1"]
+    assert rejected.is_incomplete
+    assert reason in rejected.reason
+    json.loads(rejected.payload)  # the payload is JSON the quarantine can keep
+
+
+def test_an_answer_for_another_case_than_asked_is_not_stored_as_that_case() -> None:
+    """Defect 12: /api/sag/1003 answering Id -5 is quarantined under 1003, and nothing is stored as -5."""
+    fake = FakeSbsip()
+    fake.add_case(children_sag(1003))
+    wrong = httpx.Response(200, json=children_sag(-5))
+    fake.faults["sag"] = [wrong, wrong]
+    batches = fetch_all(fake, concurrency=1)
+    assert not records(batches)
+    rejected = rejections(batches)["1003"]
+    assert rejected.reason == "incomplete: SB-SYS answered case -5 when asked for case 1003"
+
+
+def test_a_score_form_in_iso_8859_1_is_read_by_its_own_declaration() -> None:
+    """Defect 10: the form's bytes are parsed as they came, whatever charset the HTTP header claims."""
+    form = score_xml("<trivsel_sundhedsforhold>2</trivsel_sundhedsforhold>").replace("testbruger01", "Søren Ærø Åby")
+    latin1 = form.replace('encoding="UTF-8"', 'encoding="ISO-8859-1"').encode("iso-8859-1")
+    fake = FakeSbsip()
+    fake.add_case(children_sag(1), score_forms=[latin1])
+    [assessment] = records(fetch_all(fake))["1"].assessments
+    assert assessment.assessor == "Søren Ærø Åby"
+
+
+def test_a_score_form_that_does_not_decode_is_quarantined_with_a_reason() -> None:
+    form = score_xml("<trivsel_sundhedsforhold>2</trivsel_sundhedsforhold>").replace("testbruger01", "Søren")
+    fake = FakeSbsip()
+    fake.add_case(children_sag(1), score_forms=[form.encode("iso-8859-1")])  # declared UTF-8, is not
+    rejected = rejections(fetch_all(fake))["1"]
+    assert not rejected.is_incomplete
+    assert "not well-formed" in rejected.reason
+
+
+# --- the reference payload and what real installations lack (issue 7) -----------------------------
+
+
+def test_the_reference_payload_through_the_whole_read_path_is_not_a_childrens_case_by_number() -> None:
+    """``sag_with_parts.json`` (KLE 32.03.12) is read, and left out because its number is not in the interval."""
+    reference = json.loads(json.dumps(REFERENCE))
+    fake = FakeSbsip()
+    fake.add_case(reference)
+    with mocked(fake):
+        adapter = make_adapter()
+        try:
+            batches = list(adapter.refetch([str(reference["Id"])]))
+        finally:
+            adapter.close()
+    assert not records(batches)
+    assert not rejections(batches)  # skipped for a true reason, not quarantined
+    assert adapter.counts == {"cases outside the case number interval, left out": 1}
+    assert fake.calls["sag"] == fake.calls["dokumenter"] == 1  # read whole before it was judged
+
+
+def test_the_reference_payload_numbered_as_a_childrens_case_is_read_with_the_default_target_group() -> None:
+    """Its template (Ansøgningssag) names no target group: defaulted and counted, never a quarantine."""
+    fake = FakeSbsip()
+    fake.add_case(children_sag(1, SagSkabelon=REFERENCE["SagSkabelon"]))
+    with mocked(fake):
+        adapter = make_adapter()
+        try:
+            found = records(list(adapter.fetch(None)))
+        finally:
+            adapter.close()
+    assert found["1"].target_group == "udsatte"
+    assert adapter.counts == {"cases whose template names no target group, read as udsatte": 1}
+
+
+def test_template_names_are_a_setting() -> None:
+    fake = FakeSbsip()
+    fake.add_case(children_sag(1, SagSkabelon={"Id": 7, "Navn": "Børnesag (Odense)"}))
+    fake.add_case(children_sag(2, SagSkabelon={"Id": 8, "Navn": "BUF - Handicapsag"}))
+    found = records(fetch_all(fake, target_groups={"Børnesag (Odense)": "handicap"}))
+    assert (found["1"].target_group, found["2"].target_group) == ("handicap", "handicap")
+    found = records(fetch_all(fake, target_group_keywords={}, default_target_group="udsatte"))
+    assert (found["1"].target_group, found["2"].target_group) == ("udsatte", "udsatte")
+
+
+def test_a_closed_case_without_its_status_change_time_closes_on_its_last_change() -> None:
+    sag = children_sag(1, modified="2024-01-15T10:00:00.123+01:00")
+    sag["SagsStatus"]["SagsTilstand"] = "Afsluttet"
+    del sag["SenesteStatusAendring"]
+    fake = FakeSbsip()
+    fake.add_case(sag)
+    found = records(fetch_all(fake))["1"]
+    assert (found.status, found.closed) == (CaseStatus.closed, date(2024, 1, 15))
+
+
+def test_a_server_that_ignores_the_filters_neither_injects_nor_rejects_cases() -> None:
+    """An unrelated case without grant data among the grant search's answers leaves the child's case alone."""
+    fake = FakeSbsip()
+    fake.add_case(children_sag(1))
+    unrelated = json.loads(json.dumps(REFERENCE))  # KLE 32.03.12, no Bevillingsoplysninger
+    fake.add_case(unrelated)
+    fake.grants = [grant_sag(10), unrelated, grant_sag(11, cpr="0101901234")]
+    fake.ignore_filters = True
+    found = records(fetch_all(fake))
+    assert set(found) == {"1"}  # the unrelated case is not injected
+    assert [m.source_ref for m in found["1"].measures] == ["10"]  # nor another child's grant taken
+
+
+def test_milestone_headings_and_grant_fields_are_settings() -> None:
+    fake = FakeSbsip()
+    fake.add_case(children_sag(1))
+    fake.notes[1] = [{"Id": 5, "Overskrift": "Underretning", "KontaktTidspunkt": "2020-01-10T10:00:00.000+01:00"}]
+    grant = grant_sag(10)
+    grant["Bevilling"] = grant.pop("Bevillingsoplysninger")
+    fake.grants = [grant]
+    found = records(
+        fetch_all(fake, milestone_headings={"Underretning": "notification"}, grant_fields={"details": "Bevilling"})
+    )["1"]
+    assert [e.kind for e in found.events] == [EventKind.notification]
+    assert [m.source_ref for m in found.measures] == ["10"]
+    defaults = records(fetch_all(fake))["1"]
+    assert [e.kind for e in defaults.events] == [EventKind.journal_note]
+    assert defaults.measures == ()  # a grant whose details do not read as grant_fields: counted, left out
