@@ -20,8 +20,10 @@ from bridge.privacy import Pseudonymizer
 from bridge.simulation.server import serve
 from bridge.store import Store
 from bridge.sync import run_sync
+from bridge.sync.replay import replay_quarantined
 from bridge.synthetic.generate import generate
 from bridge.synthetic.truth import GroundTruth
+from bridge.testing.storecheck import unresolved_quarantine
 from bridge_sbsys.simulator import SbsysSimulator, SimulatorSettings, connection_settings
 
 pytestmark = pytest.mark.slow
@@ -268,3 +270,69 @@ def test_a_total_that_disagrees_with_the_records_ends_bridge_sync_with_exit_1_na
         status, error = conn.execute(text("SELECT status, error FROM sync_runs")).one()
     assert status == "failed"
     assert "cannot be reconciled with its total" in error
+
+
+FAULT_PROXY = ("not_found_rate", "garbage_rate", "non_object_rate", "delete_during_paging")
+
+
+def test_behind_a_fault_proxy_nothing_is_silently_missing_and_a_clean_rerun_recovers_everything(
+    store: Store, serve_truth: Serve, persons: Pseudonymizer
+) -> None:
+    """Issue 8, must hold: 404s, garbage bodies, non-object JSON and deletions while paging."""
+    served = serve_truth(
+        invalid=2,
+        cases=40,
+        not_found_rate=0.05,
+        garbage_rate=0.04,
+        non_object_rate=0.05,
+        delete_during_paging=2,
+        fault_seed=7,
+        adapter={"page_size": 10, "incomplete_retries": 0},
+    )
+    simulator = served.simulator
+    served.sync(store)
+    assert len(simulator.paging_deleted) == 2
+    truth = expected(served, persons)
+    stored = stored_records(store, SOURCE)
+    quarantined = unresolved_quarantine(store, SOURCE)
+    incomplete = {ref for ref, reason in quarantined.items() if reason.startswith("incomplete: ")}
+    assert incomplete  # the faults struck
+    for ref, record in truth.items():  # every case is stored whole, or quarantined with its reason
+        assert stored.get(ref) == record or ref in incomplete, ref
+    read_before_they_went = set(stored) - set(truth)
+    assert read_before_they_went <= {str(i) for i in simulator.paging_deleted}
+
+    for knob in FAULT_PROXY:
+        setattr(simulator.settings, knob, 0)
+    served.sync(store)  # the incomplete cases are fetched again by reference
+    assert set(unresolved_quarantine(store, SOURCE)) == {str(c.id) for c in simulator.truth.invalid_cases()}
+    full = run_sync(store, served.config, SOURCE, full=True)
+    assert full.deleted == len(read_before_they_went)  # the source says these are gone: its listing lacks them
+    assert stored_records(store, SOURCE) == expected(served, persons)
+
+
+def test_a_full_sync_marks_nothing_deleted_for_failed_requests(store: Store, serve_truth: Serve) -> None:
+    served = serve_truth(cases=30, adapter={"incomplete_retries": 0})
+    served.sync(store)
+    before = set(stored_records(store, SOURCE))
+    served.simulator.settings.not_found_rate = 0.3
+    full = run_sync(store, served.config, SOURCE, full=True)
+    assert full.deleted == 0
+    assert set(stored_records(store, SOURCE)) == before
+    assert full.quarantined > 0  # the 404s are quarantined as incomplete, to be fetched again
+
+
+def test_replaying_an_incomplete_case_fetches_it_again(
+    store: Store, serve_truth: Serve, persons: Pseudonymizer
+) -> None:
+    served = serve_truth(cases=30, garbage_rate=0.1, fault_seed=4, adapter={"incomplete_retries": 0})
+    served.sync(store)
+    incomplete = unresolved_quarantine(store, SOURCE)
+    assert incomplete
+    served.simulator.settings.garbage_rate = 0
+    fetched = served.simulator.requests["sag"]
+    result = replay_quarantined(store, served.config, SOURCE)
+    assert (result.accepted, result.still_rejected) == (len(incomplete), 0)
+    assert served.simulator.requests["sag"] - fetched == len(incomplete)  # asked anew, not re-parsed
+    assert stored_records(store, SOURCE) == expected(served, persons)
+    assert not unresolved_quarantine(store, SOURCE)

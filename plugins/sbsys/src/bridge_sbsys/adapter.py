@@ -511,7 +511,8 @@ class SbsysAdapter(Adapter):
 
         Raises :class:`_Gone` when SB-SYS answers 404 for a case asked for by reference only.
         """
-        bundle: dict[str, Any] = {"sag": None}
+        # The id keeps the payloads of two cases that failed alike apart (the quarantine keeps a payload once).
+        bundle: dict[str, Any] = {"id": sag_id, "sag": None}
         response = self.client.get(wire.sag_path(sag_id), auth=self._auth)
         if response.status_code == 404 and not listed:
             raise _Gone
@@ -537,6 +538,10 @@ class SbsysAdapter(Adapter):
             xml_files = []  # the case is rejected for its documents when mapped
         for xml_file in xml_files:
             response = self._get(wire.file_path(xml_file.file_id), "SB-SYS file", bundle)
+            kind = response.headers.get("Content-Type", "").partition(";")[0].strip().lower()
+            if kind and kind not in wire.XML_MIME_TYPES and not kind.endswith("+xml"):
+                # A proxy's error page with status 200: a failed download, not a broken form.
+                raise _Incomplete(f"SB-SYS answered file {xml_file.file_id} as {kind}, not XML", bundle)
             # The form's bytes as they came: XML declares its own encoding, which the HTTP charset may contradict.
             files[str(xml_file.file_id)] = base64.b64encode(response.content).decode("ascii")
         child = wire.read_child_cpr(sag)
@@ -681,7 +686,7 @@ def _dumps(bundle: Mapping[str, Any]) -> str:
     try:
         return json.dumps(bundle)
     except (ValueError, RecursionError):
-        return json.dumps({"sag": None, "note": "the answer was too deeply nested to keep"})
+        return json.dumps({"id": bundle.get("id"), "sag": None, "note": "the answer was too deeply nested to keep"})
 
 
 def _oauth_error(response: httpx.Response) -> str:

@@ -706,7 +706,7 @@ class SbsysSimulator:
         with self._lock:
             if query.skip > 0 and s.modify_during_paging and not self.paging_modified:
                 self.paging_modified = self.modify(s.modify_during_paging, s.fault_seed)
-            if query.skip > 0 and s.delete_during_paging and not self.paging_deleted:
+            if query.skip > 0 and query.primary_cpr is None and s.delete_during_paging and not self.paging_deleted:
                 # Cases before the offset go, so every later case moves down the listing.
                 first = [e.id for e in self._entries() if e.case is not None and e.measure is None]
                 self.paging_deleted = first[: min(s.delete_during_paging, query.skip)]
