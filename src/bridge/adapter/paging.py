@@ -35,8 +35,6 @@ class OffsetPages(Generic[T]):
         self._page_size = page_size
         self._start = start
         self.shifted = False
-        self.read = 0
-        """Items read so far."""
         self.total: int | None = None
         """The total of the latest answer, when the source reports one."""
 
@@ -62,7 +60,6 @@ class OffsetPages(Generic[T]):
                 )
             yield items
             offset += len(items)
-            self.read += len(items)
 
 
 def paginate_offset(

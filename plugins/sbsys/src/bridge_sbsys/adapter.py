@@ -8,10 +8,14 @@ grant cases (KLE 27.27.xx) whose primary party is the child (measures). The payl
 shapes live in :mod:`bridge_sbsys.wire`.
 
 **Incremental sync.** Cases are paged with ``Limit``/``Skip`` in ascending ``Id`` order,
-filtered on ``SenestAendret`` at or after the cursor's ``since``. The set of matches only
-grows while a client pages (an edit moves a case's ``SenestAendret`` forward, never out of
-the filter), so offset paging neither skips nor loses a case; one seen twice is stored
-once (the engine's content-hash dedup). An edit made to an already-read case during the
+filtered on ``SenestAendret`` at or after the cursor's ``since``, to an empty page (never to
+a short one: installations cap ``Limit``); a total that cannot be reconciled with what
+arrives fails the run. An edit moves a case's ``SenestAendret`` forward, never out of the
+filter, so edits do not shift the offsets; a deletion does, and a listing whose total falls
+while it is read is read again (cases already fetched are not fetched twice). Every result
+is checked client-side against the interval asked for. A case is stored complete or not at
+all: when it or one of its parts cannot be read it is quarantined as incomplete, and the
+next run fetches it again (:meth:`SbsysAdapter.refetch`). An edit made to an already-read case during the
 run is caught by the next run, because the next ``since`` is at most the run's start on
 the source's clock (its HTTP ``Date``) minus the overlap window. A grant case changed on
 its own does not move its child's ``SenestAendret``, so an incremental run also pages the

@@ -24,7 +24,11 @@ as the references a correct adapter yields.
 
 Fault knobs (:class:`SimulatorSettings`): latency per request, a share of 5xx answers, of
 429 with ``Retry-After``, of connections dropped mid-answer, and cases modified while a
-client pages through search results. Tests modify cases through the Python handle
+client pages through search results. Knobs that make it an installation unlike the model
+(the conformance kit's behaviours): pages capped below ``Limit``, a wrong total, filters
+ignored, the installation's own template names, sparse answers, unknown fields, camelCase
+names, results repeated across pages, cases deleted while paging; and, as a fault proxy in
+front of the cases, shares of 404s, garbage bodies and non-object JSON. Tests modify cases through the Python handle
 (:meth:`SbsysSimulator.modify`).
 """
 
