@@ -572,3 +572,19 @@ def test_milestone_headings_and_grant_fields_are_settings() -> None:
     defaults = records(fetch_all(fake))["1"]
     assert [e.kind for e in defaults.events] == [EventKind.journal_note]
     assert defaults.measures == ()  # a grant whose details do not read as grant_fields: counted, left out
+
+
+def test_an_incremental_search_that_ignores_the_time_filter_fetches_only_what_changed() -> None:
+    fake = FakeSbsip()
+    fake.add_case(children_sag(1, modified="2024-01-15T10:00:00.123+01:00"))
+    fake.add_case(children_sag(2, modified="2023-06-01T08:00:00.000+02:00"))  # before the cursor's since
+    cursor = json.dumps({"since": "2024-01-01T00:00:00+00:00"})
+    with mocked(fake):
+        adapter = make_adapter()
+        try:
+            batches = list(adapter.fetch(cursor))
+        finally:
+            adapter.close()
+    assert set(records(batches)) == {"1"}  # the fake ignores SenestAendretFra; the adapter does not
+    assert fake.calls["sag"] == 1
+    assert adapter.counts == {"search results changed before the time asked for, left out": 1}

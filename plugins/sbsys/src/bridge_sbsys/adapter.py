@@ -381,16 +381,15 @@ class SbsysAdapter(Adapter):
         if state.phase == "cases":
             pages = _Pages(self, state, self._cases, with_parts=False)
             for page in pages:
-                batch = self._fetch_cases(self._in(self._cases, page), pages.state, run)
+                batch = self._fetch_cases(self._in(self._cases, page, state.since), pages.state, run)
                 batch.expected = pages.expected
                 yield batch
             state = replace(pages.state, phase="grants", skip=0)
         if state.since is not None:
             pages = _Pages(self, state, self._grants, with_parts=True)
             for page in pages:
-                yield self._fetch_cases(
-                    self._cases_of_changed_grants(self._in(self._grants, page), run), pages.state, run
-                )
+                changed = self._in(self._grants, page, state.since)
+                yield self._fetch_cases(self._cases_of_changed_grants(changed, run), pages.state, run)
             state = pages.state
         self._report()
         yield Batch(cursor=state.finished(timedelta(seconds=self.settings.overlap_seconds)).encode())
@@ -428,12 +427,24 @@ class SbsysAdapter(Adapter):
         except InvalidCPR:
             return None
 
-    def _in(self, interval: wire.NumberInterval, sags: list[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-        """The results of a search of ``interval`` whose number is in it: a server may ignore the filter."""
+    def _in(
+        self, interval: wire.NumberInterval, sags: list[Mapping[str, Any]], since: datetime | None = None
+    ) -> list[Mapping[str, Any]]:
+        """The results of a search that match what it asked for: a server may ignore its filters.
+
+        Their number must be in ``interval`` and, when the search asked for changes since
+        ``since``, their ``SenestAendret`` not before it (one that does not read is kept: the
+        case is rejected with the reason when fetched).
+        """
         inside = [sag for sag in sags if wire.read_number(sag) in interval]
         if len(inside) < len(sags):
             self.counts["search results outside the number interval asked for, left out"] += len(sags) - len(inside)
-        return inside
+        if since is None:
+            return inside
+        recent = [sag for sag in inside if (when := _modified(sag)) is None or when >= since]
+        if len(recent) < len(inside):
+            self.counts["search results changed before the time asked for, left out"] += len(inside) - len(recent)
+        return recent
 
     def _report(self) -> None:
         """Log what was defaulted or left out (modelled values the source did not match): counted, not quarantined."""
@@ -750,6 +761,13 @@ def _source_time(response: httpx.Response) -> datetime:
         else:  # HTTP dates are GMT; one without a zone is read as such
             return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
     return datetime.now(UTC).replace(microsecond=0)
+
+
+def _modified(sag: Mapping[str, Any]) -> datetime | None:
+    try:
+        return wire.read_modified(sag)
+    except wire.WireError:
+        return None
 
 
 def _sag_id(sag: Mapping[str, Any]) -> int | None:
