@@ -46,7 +46,9 @@ def _json(*args: str, prompt: str | None = None) -> list[dict[str, object]]:
 def test_lists_open_cases_of_a_caseworker_with_age_never_the_key(project: Loaded) -> None:
     named = [r for _, r in project.live() if r.caseworker]
     part = named[0].caseworker.name.split()[-1] if named[0].caseworker else ""
-    expected = sorted(r.case_number for r in named if r.status == "open" and r.caseworker and part in r.caseworker.name)
+    expected = sorted(
+        r.case_number for r in named if r.status == "open" and r.caseworker and part in r.caseworker.name
+    )
     found = _json("--open", "--caseworker", part.upper())
     assert sorted(str(c["case"]) for c in found) == expected
     assert {c["status"] for c in found} == {"open"}

@@ -29,7 +29,9 @@ def test_configuration_errors_have_no_value_error_prefix(tmp_path: Path) -> None
     assert "sources.0.municipality: String should match pattern '^[0-9]{3}$'" in str(raised.value)
 
 
-def test_the_init_templates_sbsys_block_works_when_uncommented(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_init_templates_sbsys_block_works_when_uncommented(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     lines = TEMPLATE.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("# [[sources]]"))
     opened = [*lines[:start], *(line.removeprefix("# ") for line in lines[start:])]

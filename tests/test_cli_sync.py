@@ -95,11 +95,7 @@ def _start_slow_sync(tmp_path: Path, store_url: str) -> subprocess.Popen[str]:
     env = {**os.environ, **env_for(store_url)}
     return subprocess.Popen(
         [sys.executable, "-m", "bridge", "sync"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
 
 
@@ -180,10 +176,8 @@ def test_demo_matches_the_ground_truth_and_a_second_run_changes_nothing(tmp_path
     assert dump(demo_store) == before
     with demo_store.engine.connect() as conn:
         last = conn.execute(
-            text(
-                "SELECT source, inserted, updated, unchanged, fetched, quarantined FROM sync_runs "
-                "WHERE id > (SELECT max(id) FROM sync_runs) - (SELECT count(DISTINCT source) FROM sync_runs)"
-            )
+            text("SELECT source, inserted, updated, unchanged, fetched, quarantined FROM sync_runs "
+                 "WHERE id > (SELECT max(id) FROM sync_runs) - (SELECT count(DISTINCT source) FROM sync_runs)")
         ).all()
     demo_store.dispose()
     for _source, inserted, updated, unchanged, fetched, quarantined in last:

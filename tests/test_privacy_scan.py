@@ -54,7 +54,9 @@ def store_text(store: Store, *, skip: set[tuple[str, str]]) -> str:
     return "\n".join(chunks)
 
 
-def test_no_cpr_in_the_store_or_the_logs(store: Store, secret_env: str, caplog: pytest.LogCaptureFixture) -> None:
+def test_no_cpr_in_the_store_or_the_logs(
+    store: Store, secret_env: str, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     run = run_sync(store, config(), "syn")
     assert run.quarantined == 5

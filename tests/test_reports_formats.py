@@ -27,7 +27,7 @@ FIRST = Table(
     keys=("municipality", "children", "share_pct", "first_on", "note"),
     rows=[
         ["Odense (461)", 12, 41.7, date(2023, 1, 31), None],
-        ["Århus (751)", SUPPRESSED, SUPPRESSED, date(2024, 2, 29), 'æøå, "citat"; semikolon'],
+        ["Århus (751)", SUPPRESSED, SUPPRESSED, date(2024, 2, 29), "æøå, \"citat\"; semikolon"],
     ],
     charts=(Bars(label="Kommune", value="Andel (%)"),),
     section="Sammenligning",
@@ -80,7 +80,7 @@ def test_csv_machine_dialect_is_comma_separated_with_iso_dates_and_no_bom() -> N
     assert not data.startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(io.StringIO(data.decode())))
     assert rows[1] == ["Odense (461)", "12", "41.7", "2023-01-31", ""]
-    assert rows[2][3:] == ["2024-02-29", 'æøå, "citat"; semikolon']
+    assert rows[2][3:] == ["2024-02-29", "æøå, \"citat\"; semikolon"]
 
 
 def test_csv_holds_one_table_per_file_and_the_key_figures_first() -> None:

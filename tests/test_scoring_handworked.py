@@ -112,11 +112,7 @@ def _case(
         assessments=tuple(AssessmentRecord(theme=t, value=v, assessed_on=_d(on)) for t, on, v in scores),
         measures=tuple(
             MeasureRecord(
-                source_ref=f"{ref}-m{i}",
-                act=act,
-                paragraph=par,
-                start=_d(start),
-                end=_d(end) if end else None,
+                source_ref=f"{ref}-m{i}", act=act, paragraph=par, start=_d(start), end=_d(end) if end else None,
                 has_grant=True,
             )
             for i, (act, par, start, end) in enumerate(measures)

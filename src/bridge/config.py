@@ -185,7 +185,9 @@ def _read_secret_file(path: Path, key: str) -> str:
         raise ConfigError(f"{key}: {path} is not UTF-8 text") from None
 
 
-def resolve_secret_references(settings: dict[str, Any], where: str, *, base_dir: Path = Path(".")) -> dict[str, Any]:
+def resolve_secret_references(
+    settings: dict[str, Any], where: str, *, base_dir: Path = Path(".")
+) -> dict[str, Any]:
     """Replace ``<key>_env`` and ``<key>_file`` settings by the value they point at.
 
     Nested tables are resolved too. A relative ``_file`` path is taken from ``base_dir``.

@@ -62,7 +62,9 @@ def _origin(item: object) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
-def _collect(hook: Callable[..., object], accept: Callable[[T], str], what: str) -> dict[str, T]:
+def _collect(
+    hook: Callable[..., object], accept: Callable[[T], str], what: str
+) -> dict[str, T]:
     found: dict[str, T] = {}
 
     def register(item: T) -> None:

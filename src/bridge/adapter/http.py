@@ -55,7 +55,6 @@ def transient_status(response: httpx.Response) -> bool:
     """The default classifier: an answer is an outage when its status is in :data:`OUTAGE_STATUSES`."""
     return response.status_code in OUTAGE_STATUSES
 
-
 # bridge only ever reads from sources: its POSTs are searches and token requests, which are safe
 # to repeat. An adapter that POSTs something with an effect narrows ``retry_methods``.
 _RETRY_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "POST", "PUT", "DELETE"})

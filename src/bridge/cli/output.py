@@ -31,6 +31,7 @@ from bridge.privacy import CprRedactingFilter, mask_cpr
 ListFormat = Literal["table", "json"]
 
 
+
 def make_console(*, stderr: bool = False, **options: Any) -> Console:
     """A console that never reads markup in what it prints (``options`` for tests: file, width…)."""
     return Console(stderr=stderr, markup=False, highlight=False, **options)

@@ -29,7 +29,9 @@ ReportFormatOption = Annotated[
 ]
 OutOption = Annotated[
     Path | None,
-    typer.Option("--out", "-o", help="Write the report to this file, or into this folder (CSV: one file per table)."),
+    typer.Option(
+        "--out", "-o", help="Write the report to this file, or into this folder (CSV: one file per table)."
+    ),
 ]
 CsvDialectOption = Annotated[
     CsvDialectName,

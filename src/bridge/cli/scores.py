@@ -53,7 +53,9 @@ def child(
     case_number: Annotated[
         str | None, typer.Argument(help="The child's case number (see `bridge cases`), e.g. 27.24.00-G01-5-19.")
     ] = None,
-    cpr: Annotated[bool, typer.Option("--cpr", help="Find the child by CPR number, typed at a hidden prompt.")] = False,
+    cpr: Annotated[
+        bool, typer.Option("--cpr", help="Find the child by CPR number, typed at a hidden prompt.")
+    ] = False,
     fmt: ReportFormatOption = None,
     out: OutOption = None,
     csv_dialect: CsvDialectOption = "excel-da",

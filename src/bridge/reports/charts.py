@@ -166,7 +166,8 @@ def _rect(x: float, y: float, w: float, h: float, fill: str, *, title: str = "",
     # Withheld values get a dashed outline: an empty band that is not a zero.
     edge = ' stroke="#9aa5b1" stroke-dasharray="4 3"' if fill == WITHHELD_FILL else ""
     return (
-        f'<rect x="{x:.1f}" y="{y:.1f}" width="{max(w, 0):.1f}" height="{h:.1f}" fill="{fill}"{edge}{cls}>{tip}</rect>'
+        f'<rect x="{x:.1f}" y="{y:.1f}" width="{max(w, 0):.1f}" height="{h:.1f}" fill="{fill}"{edge}{cls}>'
+        f"{tip}</rect>"
     )
 
 

@@ -56,17 +56,8 @@ def find_cases(
     c, w, m = CASES.c, CASEWORKERS.c, MUNICIPALITIES.c
     query = (
         select(
-            c.id,
-            c.source,
-            c.case_number,
-            c.municipality,
-            m.name,
-            w.name,
-            c.child_birth_date,
-            c.status,
-            c.opened,
-            c.closed,
-            c.child_key,
+            c.id, c.source, c.case_number, c.municipality, m.name, w.name, c.child_birth_date, c.status, c.opened,
+            c.closed, c.child_key,
         )
         .join_from(CASES, MUNICIPALITIES, c.municipality == m.code)
         .outerjoin(CASEWORKERS, c.caseworker_id == w.id)
@@ -90,16 +81,8 @@ def find_cases(
         rows = conn.execute(query).all()
     return [
         CaseSummary(
-            id=row[0],
-            source=row[1],
-            case_number=row[2],
-            municipality=row[3],
-            municipality_name=row[4],
-            caseworker=row[5],
-            child_age=age(row[6], today),
-            status=row[7],
-            opened=row[8],
-            closed=row[9],
+            id=row[0], source=row[1], case_number=row[2], municipality=row[3], municipality_name=row[4],
+            caseworker=row[5], child_age=age(row[6], today), status=row[7], opened=row[8], closed=row[9],
             child_key=row[10],
         )
         for row in rows
@@ -114,3 +97,4 @@ def age(born: date, on: date) -> int:
 def child_key_for_cpr(persons: Pseudonymizer, cpr: str) -> str:
     """The person key of ``cpr``; raises ``InvalidCPR`` (whose message holds no digits) when it is none."""
     return persons.person(cpr).key
+
