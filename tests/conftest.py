@@ -7,57 +7,22 @@ use the default server and fail loudly if it is not there.
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 
 import pytest
 from pydantic import SecretStr
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
-from sqlmodel import SQLModel
 
 from bridge.privacy import Pseudonymizer
 from bridge.store import Store, open_store
+from bridge.testing.stores import empty
 
 TEST_SECRET = "test-secret-for-bridge"
-DEFAULT_CI_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-
-
-def postgres_base_url() -> str | None:
-    url = os.environ.get("BRIDGE_TEST_POSTGRES_URL")
-    if url:
-        return url
-    return DEFAULT_CI_POSTGRES if os.environ.get("CI") else None
 
 
 @pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A fresh PostgreSQL database for this test process, dropped at the end."""
-    base = postgres_base_url()
-    if base is None:
-        pytest.skip("PostgreSQL tests need BRIDGE_TEST_POSTGRES_URL (or CI)")
-    name = f"bridge_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(make_url(base).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(base).set(drivername="postgresql+psycopg", database=name)
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-def _empty(store: Store) -> None:
-    tables = [t.name for t in reversed(SQLModel.metadata.sorted_tables)]
-    with store.engine.begin() as conn:
-        if store.dialect == "postgresql":
-            conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-        else:
-            for table in tables:
-                conn.execute(text(f"DELETE FROM {table}"))
+def postgres_url(kit_postgres_url: str) -> str:
+    """The PostgreSQL database of this test process (the kit's, from ``bridge.testing.plugin``)."""
+    return kit_postgres_url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -80,7 +45,7 @@ def postgresql_ready(postgres_url: str) -> str:
 def store(store_url: str) -> Iterator[Store]:
     """An empty, migrated store on SQLite and on PostgreSQL."""
     opened = open_store(store_url)
-    _empty(opened)
+    empty(opened)
     try:
         yield opened
     finally:

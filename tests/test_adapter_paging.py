@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bridge.adapter import bounded_map, paginate_offset
+from bridge.adapter import PagingMismatch, bounded_map, paginate_offset
 
 
 @dataclass
@@ -26,11 +26,24 @@ class FakeSearch:
         return self.items[offset : offset + limit], len(self.items) if self.report_total else None
 
 
-def test_an_exact_multiple_stops_at_the_total() -> None:
+@dataclass
+class CappedSearch(FakeSearch):
+    """A server that serves at most ``cap`` items whatever is asked, and may misstate its total."""
+
+    cap: int = 1000
+    claimed_total: int | None = None
+
+    def __call__(self, offset: int, limit: int) -> tuple[Sequence[int], int | None]:
+        items, total = super().__call__(offset, min(limit, self.cap))
+        self.calls[-1] = (offset, limit)
+        return items, self.claimed_total if self.claimed_total is not None else total
+
+
+def test_an_exact_multiple_ends_on_the_empty_page_after_the_total() -> None:
     search = FakeSearch(list(range(8)))
 
     assert [list(p) for p in paginate_offset(search, page_size=4)] == [[0, 1, 2, 3], [4, 5, 6, 7]]
-    assert search.calls == [(0, 4), (4, 4)]
+    assert search.calls == [(0, 4), (4, 4), (8, 4)]
 
 
 def test_an_exact_multiple_without_a_total_ends_on_an_empty_page() -> None:
@@ -40,11 +53,13 @@ def test_an_exact_multiple_without_a_total_ends_on_an_empty_page() -> None:
     assert search.calls == [(0, 4), (4, 4), (8, 4)]
 
 
-def test_the_last_partial_page_ends_paging() -> None:
-    search = FakeSearch(list(range(10)), report_total=False)
+@pytest.mark.parametrize("report_total", [True, False])
+def test_a_short_page_does_not_end_paging(report_total: bool) -> None:
+    """Servers cap pages below the Limit asked for; the reader goes on to the end."""
+    search = CappedSearch(list(range(10)), cap=3, report_total=report_total)
 
-    assert [list(p) for p in paginate_offset(search, page_size=4)] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
-    assert search.calls == [(0, 4), (4, 4), (8, 4)]
+    assert [list(p) for p in paginate_offset(search, page_size=4)] == [[0, 1, 2], [3, 4, 5], [6, 7, 8], [9]]
+    assert search.calls == [(0, 4), (3, 4), (6, 4), (9, 4), (10, 4)]
 
 
 def test_an_empty_result_yields_no_page() -> None:
@@ -60,38 +75,54 @@ def test_a_start_offset_resumes_mid_way() -> None:
     assert [list(p) for p in paginate_offset(search, page_size=4, start=6)] == [[6, 7, 8, 9]]
 
 
-def test_a_total_that_shrinks_mid_way_is_followed() -> None:
+def test_a_total_that_shrinks_mid_way_is_followed_and_reported_as_a_shift() -> None:
     search = FakeSearch(list(range(12)))
     pages = paginate_offset(search, page_size=4)
+    reading = iter(pages)
 
-    first = list(next(pages))
+    first = list(next(reading))
     del search.items[2:7]  # five cases vanish while we page: 7 remain, offset 4 is now item 9
-    rest = [list(p) for p in pages]
+    rest = [list(p) for p in reading]
 
     assert first == [0, 1, 2, 3]
     assert rest == [[9, 10, 11]]
-    assert search.calls == [(0, 4), (4, 4)]
+    assert pages.shifted  # items 7 and 8 moved below the offset: the caller must read again
+    assert search.calls == [(0, 4), (4, 4), (7, 4)]
 
 
 def test_a_total_that_shrinks_below_the_offset_ends_paging() -> None:
     search = FakeSearch(list(range(12)))
     pages = paginate_offset(search, page_size=4)
+    reading = iter(pages)
 
-    next(pages)
+    next(reading)
     del search.items[3:]
 
-    assert list(pages) == []
+    assert list(reading) == []
+    assert pages.shifted
     assert search.calls == [(0, 4), (4, 4)]
 
 
 def test_a_total_that_grows_mid_way_is_followed() -> None:
     search = FakeSearch(list(range(8)))
     pages = paginate_offset(search, page_size=4)
+    reading = iter(pages)
 
-    next(pages)
+    next(reading)
     search.items.extend([8, 9])
 
-    assert [list(p) for p in pages] == [[4, 5, 6, 7], [8, 9]]
+    assert [list(p) for p in reading] == [[4, 5, 6, 7], [8, 9]]
+    assert not pages.shifted
+
+
+@pytest.mark.parametrize(
+    ("claimed", "message"), [(12, "sent none from record 11 on"), (8, "reported 8 records but sent 9")]
+)
+def test_a_total_that_disagrees_with_what_arrives_fails_loudly(claimed: int, message: str) -> None:
+    search = CappedSearch(list(range(10)), cap=3, claimed_total=claimed)
+
+    with pytest.raises(PagingMismatch, match=message):
+        list(paginate_offset(search, page_size=5))
 
 
 def test_page_size_must_be_positive() -> None:
@@ -102,20 +133,19 @@ def test_page_size_must_be_positive() -> None:
 @given(
     n=st.integers(min_value=0, max_value=120),
     page_size=st.integers(min_value=1, max_value=30),
+    cap=st.integers(min_value=1, max_value=30),
     report_total=st.booleans(),
 )
-def test_paging_yields_everything_once_with_the_fewest_requests(n: int, page_size: int, report_total: bool) -> None:
-    search = FakeSearch(list(range(n)), report_total=report_total)
+def test_paging_yields_everything_once_whatever_the_server_caps(
+    n: int, page_size: int, cap: int, report_total: bool
+) -> None:
+    search = CappedSearch(list(range(n)), cap=cap, report_total=report_total)
 
     pages = [list(p) for p in paginate_offset(search, page_size=page_size)]
 
     assert [x for page in pages for x in page] == list(range(n))
-    assert all(len(page) == page_size for page in pages[:-1])
-    full_pages, rest = divmod(n, page_size)
-    # With a total, an exact multiple needs no extra request; without one, an empty or short
-    # page has to be seen to know the end.
-    expected_calls = max(1, full_pages + (rest > 0)) if report_total else full_pages + 1
-    assert len(search.calls) == expected_calls
+    # One request per page, and one more for the empty page that ends the listing.
+    assert len(search.calls) == len(pages) + 1
 
 
 # --- bounded_map --------------------------------------------------------------------------------

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
+from bridge.adapter import Adapter, Batch, Rejection
 from bridge.config import BridgeConfig, parse_config
 from bridge.errors import LockHeld
+from bridge.hookspecs import hookimpl
+from bridge.plugins import registered
 from bridge.privacy import Pseudonymizer
 from bridge.store import Store
 from bridge.sync import BatchDone, exit_code, run_sync
 from bridge.sync import ledger as ledger_module
 from bridge.sync.lock import source_lock
 from bridge.sync.replay import replay_quarantined
-from bridge.synthetic.adapter import SyntheticConfig
+from bridge.synthetic.adapter import SyntheticAdapter, SyntheticConfig
 from bridge.synthetic.truth import GroundTruth
 from tests.storecheck import dump, hashes, stored_records
 
@@ -168,9 +172,7 @@ def test_full_sync_marks_vanished_cases_deleted_and_never_removes_them(
     assert with_deleted == set(everything)
 
 
-def test_a_second_run_of_the_same_source_is_refused_while_one_holds_the_lock(
-    store: Store, secret_env: str
-) -> None:
+def test_a_second_run_of_the_same_source_is_refused_while_one_holds_the_lock(store: Store, secret_env: str) -> None:
     config = make_config()
     with source_lock(store, "syn"):
         before = dump(store)
@@ -182,3 +184,61 @@ def test_a_second_run_of_the_same_source_is_refused_while_one_holds_the_lock(
 
         assert Bridge(store).runs() == []
     assert run_sync(store, config, "syn").status == "succeeded"
+
+
+class _Flaky(SyntheticAdapter):
+    """The synthetic source, except that it delivers two cases incomplete until they are fetched again."""
+
+    name = "flaky"
+    refetched: ClassVar[list[list[str]]] = []
+
+    def fetch(self, cursor: str | None) -> Iterator[Batch]:
+        for batch in super().fetch(cursor):
+            kept = [r for r in batch.records if r.source_ref not in INCOMPLETE_REFS]
+            batch.rejections += [
+                Rejection.incomplete(r.source_ref, "its documents answered 404", f'{{"id": {r.source_ref}}}')
+                for r in batch.records
+                if r.source_ref in INCOMPLETE_REFS
+            ]
+            batch.records = kept
+            yield batch
+
+    def refetch(self, source_refs: Sequence[str]) -> Iterator[Batch]:
+        type(self).refetched.append(list(source_refs))
+        by_ref = {r.source_ref: r for b in super().fetch(None) for r in b.records}
+        # The second case is gone from the source by now: a refetch leaves it out.
+        yield Batch(records=[by_ref[ref] for ref in source_refs if ref == INCOMPLETE_REFS[0]])
+
+
+class _FlakyPlugin:
+    @hookimpl
+    def bridge_register_adapters(self, register: Callable[[type[Adapter]], None]) -> None:
+        register(_Flaky)
+
+
+INCOMPLETE_REFS = ["1003", "1007"]
+
+
+def test_cases_quarantined_as_incomplete_are_fetched_again_by_the_next_sync(
+    store: Store, persons: Pseudonymizer, secret_env: str
+) -> None:
+    config = parse_config(
+        {"sources": [{"name": "syn", "adapter": "flaky", "municipality": MUNICIPALITY, "settings": SETTINGS}]},
+        Path("."),
+    )
+    _Flaky.refetched.clear()
+    with registered(_FlakyPlugin()):
+        first = run_sync(store, config, "syn")
+        assert first.quarantined == 2
+        assert _Flaky.refetched == []  # nothing was incomplete before the first run
+        cursor = ledger_module.get_run(store, first.id or 0).cursor_after
+        second = run_sync(store, config, "syn")
+    assert _Flaky.refetched == [INCOMPLETE_REFS]
+    assert second.cursor_after == cursor  # a refetch never moves the cursor
+    stored = stored_records(store, "syn")
+    expected = {r.source_ref: r for r in truth_for().expected_records(persons)}
+    assert stored[INCOMPLETE_REFS[0]] == expected[INCOMPLETE_REFS[0]]
+    assert INCOMPLETE_REFS[1] not in stored
+    from bridge.api import Bridge
+
+    assert not Bridge(store).quarantined(source="syn")  # one recovered, one gone: both resolved

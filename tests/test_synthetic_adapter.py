@@ -14,6 +14,7 @@ from bridge.errors import AdapterError
 from bridge.model.records import rejection_reason
 from bridge.plugins import get_plugins
 from bridge.privacy import Pseudonymizer
+from bridge.synthetic import adapter as synthetic_adapter
 from bridge.synthetic.adapter import SyntheticAdapter, SyntheticConfig, render
 from bridge.synthetic.truth import GroundTruth
 
@@ -118,7 +119,6 @@ def _valid_payload(adapter: SyntheticAdapter) -> tuple[dict[str, Any], GroundTru
     ("change", "reason"),
     [
         ({"municipality": "0101901234"}, "municipality: String should match pattern"),
-        ({"target_group": "0101901234"}, "target_group: Input should be 'udsatte' or 'handicap'"),
         ({"modified": "0101901234"}, "######-####"),
         ({"closed": "2019-13-01"}, "closed: '2019-13-01' is not a date"),
         ({"assessments": [{"theme": "sundhed", "value": True, "on": "2024-01-01", "by": None}]}, "value True"),
@@ -137,6 +137,12 @@ def test_a_broken_payload_gives_a_short_reason_without_the_cpr_shaped_input(
     assert "0101901234" not in text
     assert len(text) < 200
     _assert_no_cpr(text, truth)
+
+
+def test_an_unknown_target_group_is_read_as_the_default_not_rejected(persons: Pseudonymizer) -> None:
+    adapter = _adapter(persons)
+    payload, _ = _valid_payload(adapter)
+    assert adapter.parse_payload(json.dumps({**payload, "target_group": "0101901234"})).target_group == "udsatte"
 
 
 @pytest.mark.parametrize("payload", ["", "[]", '{"id": 1}', "not json"])
@@ -166,3 +172,21 @@ def test_the_rendered_payload_holds_the_cprs_as_a_source_would(persons: Pseudony
     record = adapter.parse_payload(render(case, truth))
     assert record.child_cpr is None
     _assert_no_cpr(repr(record), truth)
+
+
+def test_the_hostile_listing_knobs_do_what_they_say(persons: Pseudonymizer, caplog: pytest.LogCaptureFixture) -> None:
+    plain = [r for b in _adapter(persons, invalid=0).fetch(None) for r in b.records]
+    knobs = {"page_cap": 4, "unrelated": 2, "duplicates": True, "unknown": True, "casing": True, "sparse": True}
+    adapter = _adapter(persons, invalid=0, page_size=10, **knobs)
+    with caplog.at_level("WARNING", logger="bridge.synthetic"):
+        batches = list(adapter.fetch(None))
+    assert max(len(b.records) for b in batches) <= 4
+    assert [r for b in batches for r in b.records] == plain  # the same records, whatever the listing did
+    warning = caplog.records[-1].getMessage()
+    for counted in ("cases of other municipalities", "repeated cases", "unknown target group"):
+        assert counted in warning
+    truth = adapter.config.truth(MUNICIPALITY)
+    listed, _ = synthetic_adapter._Listing(truth, sorted(truth.cases, key=lambda c: c.id), adapter.config).page(0, 10)
+    assert any('"Case_Number"' in p for p in listed)  # the other casing
+    assert not any(": null" in p or ": []" in p for p in listed)  # optional fields left out
+    assert all('"sagstype"' in p.casefold() for p in listed)  # a field bridge does not know

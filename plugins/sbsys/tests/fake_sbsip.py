@@ -77,7 +77,7 @@ class FakeSbsip:
 
     sager: list[dict[str, Any]] = field(default_factory=list)
     grants: list[dict[str, Any]] = field(default_factory=list)
-    files: dict[int, str] = field(default_factory=dict)
+    files: dict[int, str | bytes] = field(default_factory=dict)
     notes: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     erindringer: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     documents: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
@@ -89,8 +89,10 @@ class FakeSbsip:
     valid_tokens: set[str] = field(default_factory=set)
     faults: dict[str, list[httpx.Response]] = field(default_factory=dict)
     """Answers given before the real one, per route name, consumed in order."""
+    ignore_filters: bool = False
+    """Answer every search with every case, as a server that ignores NummerInterval and PrimaerPerson."""
 
-    def add_case(self, sag: dict[str, Any], *, score_forms: Sequence[str] = ()) -> None:
+    def add_case(self, sag: dict[str, Any], *, score_forms: Sequence[str | bytes] = ()) -> None:
         self.sager.append(sag)
         docs = []
         for xml in score_forms:
@@ -134,6 +136,8 @@ class FakeSbsip:
             return httpx.Response(401, json={"Message": "Unauthorized"})
         if isinstance(answer, str):
             return httpx.Response(200, text=answer, headers={"Content-Type": "text/xml"})
+        if isinstance(answer, bytes):  # a file as stored, whatever the charset the proxy claims
+            return httpx.Response(200, content=answer, headers={"Content-Type": "text/xml; charset=utf-8"})
         if answer is None:
             return httpx.Response(404, json={"Message": "Ikke fundet"})
         return httpx.Response(200, json=answer, headers={"Date": "Mon, 15 Jan 2024 12:00:00 GMT"})
@@ -145,6 +149,8 @@ class FakeSbsip:
         pool = self.grants if interval.get("From", "").startswith("27.27") else self.sager
         cpr = body.get("PrimaerPerson", {}).get("CprNummer")
         matches = [s for s in pool if cpr is None or s["PrimaryPart"]["CPRnummer"] == cpr]
+        if self.ignore_filters:
+            matches = self.sager + self.grants
         page = matches[body.get("Skip", 0) : body.get("Skip", 0) + body.get("Limit", 100)]
         return self.api("search", request, {"TotalNumberOfResults": len(matches), "Results": page})
 

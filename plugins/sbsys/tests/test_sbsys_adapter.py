@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import UTC, date, datetime
 
@@ -9,6 +10,7 @@ import httpx
 import pytest
 from plugins.sbsys.tests.fake_sbsip import (
     CHILD_CPR,
+    REFERENCE,
     TOKEN_URL,
     FakeSbsip,
     children_sag,
@@ -145,14 +147,14 @@ def test_wrong_credentials_fail_fast_and_name_the_token_endpoint() -> None:
 # --- paging and retries -------------------------------------------------------------------------
 
 
-def test_paging_runs_to_the_last_partial_page() -> None:
+def test_paging_reads_past_the_last_partial_page_to_an_empty_one() -> None:
     fake = FakeSbsip()
     for sag_id in range(1, 8):
         fake.add_case(children_sag(sag_id))
     batches = fetch_all(fake, page_size=3)
     assert sorted(records(batches), key=int) == [str(i) for i in range(1, 8)]
     case_searches = [b for b in fake.search_bodies if b["NummerInterval"]["From"] == "27.24.00-G01"]
-    assert [(b["Skip"], b["Limit"]) for b in case_searches] == [(0, 3), (3, 3), (6, 3)]
+    assert [(b["Skip"], b["Limit"]) for b in case_searches] == [(0, 3), (3, 3), (6, 3), (7, 3)]
     assert case_searches[0]["NummerInterval"] == {"From": "27.24.00-G01", "To": "27.24.00-G02"}
     assert "SenestAendretFra" not in case_searches[0]  # a first sync reads everything
 
@@ -214,14 +216,45 @@ def test_client_errors_are_not_retried(status: int, error: type[Exception] | Non
     assert fake.calls["search"] == 1
 
 
-def test_a_case_deleted_between_search_and_fetch_is_skipped() -> None:
+def test_a_case_answering_404_once_is_fetched_again_and_stored() -> None:
     fake = FakeSbsip()
     fake.add_case(children_sag(1))
     fake.add_case(children_sag(2))
     fake.faults["sag"] = [httpx.Response(404, json={"Message": "Sag blev ikke fundet"})]
     batches = fetch_all(fake)
-    assert len(records(batches)) == 1
+    assert set(records(batches)) == {"1", "2"}
     assert not rejections(batches)
+
+
+@pytest.mark.parametrize("route", ["sag", "erindring", "journalarknotes", "dokumenter", "fil"])
+def test_a_listed_case_whose_request_keeps_failing_is_quarantined_as_incomplete(route: str) -> None:
+    """Never stored without its scores or events, and never taken as deleted (issue 8, defect 4)."""
+    fake = FakeSbsip()
+    fake.add_case(children_sag(1), score_forms=[score_xml("<trivsel_familieforhold>2</trivsel_familieforhold>")])
+    fake.faults[route] = [httpx.Response(404, json={"Message": "Ikke fundet"}) for _ in range(2)]
+    batches = fetch_all(fake, concurrency=1)
+    assert not records(batches)
+    rejected = rejections(batches)["1"]
+    assert rejected.is_incomplete
+    assert "404" in rejected.reason
+    assert not fake.faults[route]  # asked twice: the first try and one retry
+
+
+def test_an_incomplete_case_is_fetched_again_by_reference() -> None:
+    fake = FakeSbsip()
+    fake.add_case(children_sag(1), score_forms=[score_xml("<trivsel_familieforhold>2</trivsel_familieforhold>")])
+    fake.add_case(children_sag(2))
+    with mocked(fake):
+        adapter = make_adapter()
+        try:
+            batches = list(adapter.refetch(["1", "2", "3"]))  # 3 is gone: SB-SYS answers 404
+        finally:
+            adapter.close()
+    assert set(records(batches)) == {"1", "2"}
+    assert records(batches)["1"].assessments[0].value == 2
+    assert not rejections(batches)
+    assert {b.cursor for b in batches} == {None}
+    assert fake.calls["search"] == 2  # the two children's grant searches; no listing
 
 
 # --- mapping -------------------------------------------------------------------------------------
@@ -345,7 +378,7 @@ def test_bad_score_forms_are_quarantined_with_a_reason(xml: str, reason: str) ->
     assert CHILD_CPR not in rejected.reason
     bundle = json.loads(rejected.payload)
     assert bundle["sag"]["Id"] == 2
-    assert xml in bundle["filer"].values()
+    assert xml.encode() in [base64.b64decode(v) for v in bundle["filer64"].values()]
     with pytest.raises(ValueError, match="score form"):
         make_adapter().parse_payload(rejected.payload)
 
@@ -355,8 +388,9 @@ def test_a_quarantined_case_replays_once_it_is_fixed() -> None:
     fake.add_case(children_sag(1), score_forms=[score_xml("<trivsel_familieforhold>7</trivsel_familieforhold>")])
     rejected = rejections(fetch_all(fake))["1"]
     bundle = json.loads(rejected.payload)
-    [file_id] = bundle["filer"]
-    bundle["filer"][file_id] = bundle["filer"][file_id].replace(">7<", ">3<")
+    [file_id] = bundle["filer64"]
+    fixed = base64.b64decode(bundle["filer64"][file_id]).replace(b">7<", b">3<")
+    bundle["filer64"][file_id] = base64.b64encode(fixed).decode()
     record = make_adapter().parse_payload(json.dumps(bundle))
     assert [a.value for a in record.assessments] == [3]
 
@@ -377,16 +411,16 @@ def test_broken_case_fields_are_quarantined(changes: dict[str, object], reason: 
     assert "310299" not in rejected.reason
 
 
-def test_an_answer_that_is_not_json_quarantines_the_case() -> None:
+def test_an_answer_that_is_not_json_makes_the_case_incomplete() -> None:
     fake = FakeSbsip()
     fake.add_case(children_sag(1))
     fake.add_case(children_sag(2))
-    fake.faults["dokumenter"] = [httpx.Response(200, text="<html>Proxy error</html>")]
-    batches = fetch_all(fake)
+    fake.faults["dokumenter"] = [httpx.Response(200, text="<html>Proxy error</html>") for _ in range(2)]
+    batches = fetch_all(fake, concurrency=1)
     assert set(records(batches)) == {"2"}
     rejected = rejections(batches)["1"]
-    assert rejected.reason == "the documents must be a list of objects"
-    assert json.loads(rejected.payload)["dokumenter"] == "<html>Proxy error</html>"
+    assert rejected.reason == "incomplete: SB-SYS answered the dokumenter with something that is not JSON"
+    assert json.loads(rejected.payload)["sag"]["Id"] == 1
 
 
 def test_closed_before_opened_is_quarantined() -> None:
@@ -395,3 +429,162 @@ def test_closed_before_opened_is_quarantined() -> None:
     fake = FakeSbsip()
     fake.add_case(sag)
     assert "closed before it was opened" in rejections(fetch_all(fake))["1"].reason
+
+
+# --- answers real servers give (issue 8) ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b'{"Id": 1, "Nummer": "27.24', "not JSON"),
+        (b"<html><body>Proxy error</body></html>", "not JSON"),
+        (b"null", "not an object"),
+        (b"[]", "not an object"),
+        (b"[" * 100_000 + b"]" * 100_000, "not JSON"),
+    ],
+)
+def test_a_case_body_that_is_not_an_object_is_quarantined_not_a_crashed_run(body: bytes, reason: str) -> None:
+    """Defect 3: truncated JSON, HTML with 200, null, [] and JSON too deep to read."""
+    fake = FakeSbsip()
+    fake.add_case(children_sag(1))
+    fake.add_case(children_sag(2))
+    answer = httpx.Response(200, content=body, headers={"Content-Type": "application/json"})
+    fake.faults["sag"] = [answer, answer]  # the first try and the retry, both for case 1
+    batches = fetch_all(fake, concurrency=1)
+    assert set(records(batches)) == {"2"}
+    rejected = rejections(batches)["1"]
+    assert rejected.is_incomplete
+    assert reason in rejected.reason
+    json.loads(rejected.payload)  # the payload is JSON the quarantine can keep
+
+
+def test_an_answer_for_another_case_than_asked_is_not_stored_as_that_case() -> None:
+    """Defect 12: /api/sag/1003 answering Id -5 is quarantined under 1003, and nothing is stored as -5."""
+    fake = FakeSbsip()
+    fake.add_case(children_sag(1003))
+    wrong = httpx.Response(200, json=children_sag(-5))
+    fake.faults["sag"] = [wrong, wrong]
+    batches = fetch_all(fake, concurrency=1)
+    assert not records(batches)
+    rejected = rejections(batches)["1003"]
+    assert rejected.reason == "incomplete: SB-SYS answered case -5 when asked for case 1003"
+
+
+def test_a_score_form_in_iso_8859_1_is_read_by_its_own_declaration() -> None:
+    """Defect 10: the form's bytes are parsed as they came, whatever charset the HTTP header claims."""
+    form = score_xml("<trivsel_sundhedsforhold>2</trivsel_sundhedsforhold>").replace("testbruger01", "Søren Ærø Åby")
+    latin1 = form.replace('encoding="UTF-8"', 'encoding="ISO-8859-1"').encode("iso-8859-1")
+    fake = FakeSbsip()
+    fake.add_case(children_sag(1), score_forms=[latin1])
+    [assessment] = records(fetch_all(fake))["1"].assessments
+    assert assessment.assessor == "Søren Ærø Åby"
+
+
+def test_a_score_form_that_does_not_decode_is_quarantined_with_a_reason() -> None:
+    form = score_xml("<trivsel_sundhedsforhold>2</trivsel_sundhedsforhold>").replace("testbruger01", "Søren")
+    fake = FakeSbsip()
+    fake.add_case(children_sag(1), score_forms=[form.encode("iso-8859-1")])  # declared UTF-8, is not
+    rejected = rejections(fetch_all(fake))["1"]
+    assert not rejected.is_incomplete
+    assert "not well-formed" in rejected.reason
+
+
+# --- the reference payload and what real installations lack (issue 7) -----------------------------
+
+
+def test_the_reference_payload_through_the_whole_read_path_is_not_a_childrens_case_by_number() -> None:
+    """``sag_with_parts.json`` (KLE 32.03.12) is read, and left out because its number is not in the interval."""
+    reference = json.loads(json.dumps(REFERENCE))
+    fake = FakeSbsip()
+    fake.add_case(reference)
+    with mocked(fake):
+        adapter = make_adapter()
+        try:
+            batches = list(adapter.refetch([str(reference["Id"])]))
+        finally:
+            adapter.close()
+    assert not records(batches)
+    assert not rejections(batches)  # skipped for a true reason, not quarantined
+    assert adapter.counts == {"cases outside the case number interval, left out": 1}
+    assert fake.calls["sag"] == fake.calls["dokumenter"] == 1  # read whole before it was judged
+
+
+def test_the_reference_payload_numbered_as_a_childrens_case_is_read_with_the_default_target_group() -> None:
+    """Its template (Ansøgningssag) names no target group: defaulted and counted, never a quarantine."""
+    fake = FakeSbsip()
+    fake.add_case(children_sag(1, SagSkabelon=REFERENCE["SagSkabelon"]))
+    with mocked(fake):
+        adapter = make_adapter()
+        try:
+            found = records(list(adapter.fetch(None)))
+        finally:
+            adapter.close()
+    assert found["1"].target_group == "udsatte"
+    assert adapter.counts == {"cases whose template names no target group, read as udsatte": 1}
+
+
+def test_template_names_are_a_setting() -> None:
+    fake = FakeSbsip()
+    fake.add_case(children_sag(1, SagSkabelon={"Id": 7, "Navn": "Børnesag (Odense)"}))
+    fake.add_case(children_sag(2, SagSkabelon={"Id": 8, "Navn": "BUF - Handicapsag"}))
+    found = records(fetch_all(fake, target_groups={"Børnesag (Odense)": "handicap"}))
+    assert (found["1"].target_group, found["2"].target_group) == ("handicap", "handicap")
+    found = records(fetch_all(fake, target_group_keywords={}, default_target_group="udsatte"))
+    assert (found["1"].target_group, found["2"].target_group) == ("udsatte", "udsatte")
+
+
+def test_a_closed_case_without_its_status_change_time_closes_on_its_last_change() -> None:
+    sag = children_sag(1, modified="2024-01-15T10:00:00.123+01:00")
+    sag["SagsStatus"]["SagsTilstand"] = "Afsluttet"
+    del sag["SenesteStatusAendring"]
+    fake = FakeSbsip()
+    fake.add_case(sag)
+    found = records(fetch_all(fake))["1"]
+    assert (found.status, found.closed) == (CaseStatus.closed, date(2024, 1, 15))
+
+
+def test_a_server_that_ignores_the_filters_neither_injects_nor_rejects_cases() -> None:
+    """An unrelated case without grant data among the grant search's answers leaves the child's case alone."""
+    fake = FakeSbsip()
+    fake.add_case(children_sag(1))
+    unrelated = json.loads(json.dumps(REFERENCE))  # KLE 32.03.12, no Bevillingsoplysninger
+    fake.add_case(unrelated)
+    fake.grants = [grant_sag(10), unrelated, grant_sag(11, cpr="0101901234")]
+    fake.ignore_filters = True
+    found = records(fetch_all(fake))
+    assert set(found) == {"1"}  # the unrelated case is not injected
+    assert [m.source_ref for m in found["1"].measures] == ["10"]  # nor another child's grant taken
+
+
+def test_milestone_headings_and_grant_fields_are_settings() -> None:
+    fake = FakeSbsip()
+    fake.add_case(children_sag(1))
+    fake.notes[1] = [{"Id": 5, "Overskrift": "Underretning", "KontaktTidspunkt": "2020-01-10T10:00:00.000+01:00"}]
+    grant = grant_sag(10)
+    grant["Bevilling"] = grant.pop("Bevillingsoplysninger")
+    fake.grants = [grant]
+    found = records(
+        fetch_all(fake, milestone_headings={"Underretning": "notification"}, grant_fields={"details": "Bevilling"})
+    )["1"]
+    assert [e.kind for e in found.events] == [EventKind.notification]
+    assert [m.source_ref for m in found.measures] == ["10"]
+    defaults = records(fetch_all(fake))["1"]
+    assert [e.kind for e in defaults.events] == [EventKind.journal_note]
+    assert defaults.measures == ()  # a grant whose details do not read as grant_fields: counted, left out
+
+
+def test_an_incremental_search_that_ignores_the_time_filter_fetches_only_what_changed() -> None:
+    fake = FakeSbsip()
+    fake.add_case(children_sag(1, modified="2024-01-15T10:00:00.123+01:00"))
+    fake.add_case(children_sag(2, modified="2023-06-01T08:00:00.000+02:00"))  # before the cursor's since
+    cursor = json.dumps({"since": "2024-01-01T00:00:00+00:00"})
+    with mocked(fake):
+        adapter = make_adapter()
+        try:
+            batches = list(adapter.fetch(cursor))
+        finally:
+            adapter.close()
+    assert set(records(batches)) == {"1"}  # the fake ignores SenestAendretFra; the adapter does not
+    assert fake.calls["sag"] == 1
+    assert adapter.counts == {"search results changed before the time asked for, left out": 1}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -322,3 +323,93 @@ def test_tls_with_an_on_premises_ca(truth: GroundTruth, tmp_path: Path) -> None:
         check(ca_bundle=str(ca_pem))
         with pytest.raises(AdapterError, match="could not be verified"):
             check()  # verification is on by default, and the system CAs do not know this one
+
+
+# --- an installation unlike the model: each knob changes the wire as it says --------------------
+
+
+@contextmanager
+def _served(truth: GroundTruth, **knobs: Any) -> Iterator[Client]:
+    simulator = SbsysSimulator(truth, SimulatorSettings(**knobs))
+    with serve(simulator.app) as base_url:
+        c = Client(base_url, simulator)
+        try:
+            yield c
+        finally:
+            c.http.close()
+
+
+MAIN = {"NummerInterval": {"From": "27.24.00-G01", "To": "27.24.00-G02"}}
+
+
+def test_pages_are_capped_and_the_total_can_be_wrong(truth: GroundTruth) -> None:
+    with _served(truth, max_limit=3, total_skew=-2) as client:
+        page = client.search({**MAIN, "Limit": 50, "Skip": 0})
+    assert len(page["Results"]) == 3
+    assert page["TotalNumberOfResults"] == len(list(truth.cases)) - 2
+
+
+def test_ignored_filters_answer_every_case(truth: GroundTruth, client: Client) -> None:
+    filtered = client.search({**MAIN, "Limit": 1000})["Results"]
+    with _served(truth, ignore_filters=True) as ignoring:
+        everything = ignoring.search({**MAIN, "Limit": 1000})["Results"]
+    assert {s["Nummer"][:8] for s in filtered} == {"27.24.00"}
+    assert {s["Nummer"][:8] for s in everything} >= {"27.24.00", "27.27.00", "32.03.12"}
+
+
+def test_installation_templates_sparse_unknown_fields_and_casing(truth: GroundTruth, client: Client) -> None:
+    sag_id = next(c.id for c in truth.valid_cases() if c.id % 2)
+    modelled = client.get(f"/api/sag/{sag_id}")
+    with _served(truth, template_names="installation", sparse=True, unknown_fields=True, casing=True) as other:
+        shaped = other.get(f"/api/sag/{sag_id}")
+        notes = other.get(f"/api/sag/{sag_id}/journalarknotes")
+    assert modelled["SagSkabelon"]["Navn"] in {name for _, name in wire.TEMPLATES.values()}
+    assert shaped["sagSkabelon"]["navn"] not in {name for _, name in wire.TEMPLATES.values()}
+    assert "sagsStatus" in shaped
+    assert "SagsStatus" not in shaped
+    assert "udvidetFelt" in shaped
+    assert all("udvidetFelt" in note for note in notes)
+    assert "beskrivelse" not in shaped
+    assert "Beskrivelse" in modelled
+    assert None not in shaped.values()
+
+
+def test_duplicates_keep_the_total_consistent(truth: GroundTruth) -> None:
+    with _served(truth, duplicates=True) as client:
+        page = client.search({**MAIN, "Limit": 1000})
+    ids = [s["Id"] for s in page["Results"]]
+    assert len(ids) > len(set(ids))
+    assert page["TotalNumberOfResults"] == len(ids)
+
+
+def test_cases_deleted_while_paging_shift_the_later_pages(truth: GroundTruth) -> None:
+    fresh = generate(seed=21, municipalities=1, caseworkers=2, municipality_codes=["461"])
+    with _served(fresh, delete_during_paging=2) as client:
+        first = [s["Id"] for s in client.search({**MAIN, "Limit": 5, "Skip": 0})["Results"]]
+        second = client.search({**MAIN, "Limit": 5, "Skip": 5})
+    assert client.simulator.paging_deleted == first[:2]
+    assert second["Results"][0]["Id"] not in first  # what was at offset 5 moved to offset 3
+
+
+@pytest.mark.parametrize(
+    ("knob", "answers"),
+    [("not_found_rate", {404}), ("garbage_rate", {"not JSON"}), ("non_object_rate", {"null", "[]", "deep"})],
+)
+def test_fault_proxy_knobs_strike_requests_about_a_case(truth: GroundTruth, knob: str, answers: set[object]) -> None:
+    with _served(truth, **{knob: 1.0}) as client:
+        auth = {"Authorization": f"Bearer {client.token}"}
+        response = client.http.get(f"/api/sag/{truth.cases[0].id}", headers=auth)
+        searched = client.http.post(wire.SEARCH_PATH, json={**MAIN, "Limit": 1}, headers=auth)
+    assert searched.status_code == 200
+    assert searched.json()["Results"]
+    if response.status_code == 404:
+        seen: object = 404
+    elif response.content in (b"null", b"[]"):
+        seen = response.content.decode()
+    elif response.content.startswith(b"[[["):
+        seen = "deep"
+    else:
+        with pytest.raises(ValueError):
+            response.json()
+        seen = "not JSON"
+    assert seen in answers

@@ -25,6 +25,10 @@ class AdapterConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+INCOMPLETE = "incomplete: "
+"""How the reason of a record the source did not deliver whole begins (see :meth:`Rejection.incomplete`)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Rejection:
     """A record the source sent that could not be accepted.
@@ -36,6 +40,20 @@ class Rejection:
     source_ref: str | None
     reason: str
     payload: str
+
+    @classmethod
+    def incomplete(cls, source_ref: str, reason: str, payload: str) -> Rejection:
+        """A case the source did not deliver whole (a part failed, or the answer was unreadable).
+
+        Such a case is not stored without its parts: it is quarantined with this marker, and the
+        next sync and ``bridge quarantine replay`` ask the adapter's :meth:`Adapter.refetch` for
+        it again instead of parsing the partial payload.
+        """
+        return cls(source_ref, INCOMPLETE + reason, payload)
+
+    @property
+    def is_incomplete(self) -> bool:
+        return self.reason.startswith(INCOMPLETE)
 
 
 @dataclass(slots=True)

@@ -13,16 +13,19 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from bridge.adapter import Batch
+from sqlalchemy import and_, select
+
+from bridge.adapter import INCOMPLETE, Adapter, Batch
 from bridge.config import BridgeConfig
 from bridge.errors import BridgeError
-from bridge.model.tables import SyncRun
+from bridge.model.tables import QUARANTINE, SyncRun
 from bridge.privacy import mask_cpr
 from bridge.store import Store
 from bridge.sync import ledger
 from bridge.sync.lock import source_lock
 from bridge.sync.writer import (
     WriteCounts,
+    _resolve_quarantine,
     ensure_municipality,
     mark_deleted,
     quarantine,
@@ -92,9 +95,12 @@ def run_sync(
                 extra={"fields": {**fields, "status": ledger.RUNNING}},
             )
             try:
+                recovered, refetched = _refetch_incomplete(store, source.name, run_id, adapter, cursor)
                 total, fetched, seen = _fetch_all(
                     store, source.name, run_id, adapter.fetch(cursor), full=full, on_batch=on_batch
                 )
+                total += recovered
+                fetched += refetched
                 deleted = 0
                 if seen is not None:
                     with store.transaction() as conn:
@@ -128,6 +134,51 @@ def run_sync(
             return run
     finally:
         adapter.close()
+
+
+def _refetch_incomplete(
+    store: Store, source: str, run_id: int, adapter: Adapter, cursor: str | None
+) -> tuple[WriteCounts, int]:
+    """Ask the source again for the cases it did not deliver whole before (quarantined as incomplete).
+
+    Their batches keep the cursor where it is. A case the source no longer has is left out of
+    the refetch; its quarantined record is resolved, since there is nothing left to recover.
+    """
+    with store.transaction() as conn:
+        refs = sorted(
+            set(
+                conn.execute(
+                    select(QUARANTINE.c.source_ref).where(
+                        and_(
+                            QUARANTINE.c.source == source,
+                            QUARANTINE.c.resolved_at.is_(None),
+                            QUARANTINE.c.reason.startswith(INCOMPLETE, autoescape=True),
+                            QUARANTINE.c.source_ref.is_not(None),
+                        )
+                    )
+                ).scalars()
+            )
+        )
+    total = WriteCounts()
+    if not refs:
+        return total, 0
+    try:
+        batches = adapter.refetch(refs)
+    except NotImplementedError:
+        return total, 0  # the adapter cannot; the next listing that holds the case brings it
+    fetched = 0
+    returned: set[str] = set()
+    for batch in batches:
+        batch.cursor = cursor
+        total += _commit(store, source, run_id, batch)
+        fetched += len(batch.records) + len(batch.rejections)
+        returned.update(r.source_ref for r in batch.records)
+        returned.update(r.source_ref for r in batch.rejections if r.source_ref)
+    if gone := [ref for ref in refs if ref not in returned]:
+        with store.transaction() as conn:
+            _resolve_quarantine(conn, source, gone, run_id, utcnow())
+    log.info("%d incomplete cases of %s fetched again, %d of them gone from the source", len(refs), source, len(gone))
+    return total, fetched
 
 
 def _fetch_all(

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import and_, select, update
 
+from bridge.adapter import INCOMPLETE
 from bridge.config import BridgeConfig
 from bridge.errors import BridgeError
 from bridge.model.records import CaseRecord, rejection_reason
@@ -28,13 +29,14 @@ def replay_quarantined(store: Store, config: BridgeConfig, source_name: str, ids
     """Parse unresolved quarantined records of a source again with its adapter.
 
     Records that now pass are stored (under a run of their own in the ledger) and marked
-    resolved; the others keep their place with the new reason.
+    resolved; the others keep their place with the new reason. A record quarantined as
+    incomplete is not parsed again (its payload is what failed): the adapter fetches it anew.
     """
     source = config.source(source_name)
     adapter = config.build_adapter(source)
     try:
         with source_lock(store, source.name):
-            query = select(QUARANTINE.c.id, QUARANTINE.c.payload).where(
+            query = select(QUARANTINE.c.id, QUARANTINE.c.source_ref, QUARANTINE.c.reason, QUARANTINE.c.payload).where(
                 and_(QUARANTINE.c.source == source.name, QUARANTINE.c.resolved_at.is_(None))
             )
             if ids:
@@ -45,7 +47,32 @@ def replay_quarantined(store: Store, config: BridgeConfig, source_name: str, ids
             run_id = ledger.start_run(store, source.name, full=False, cursor=cursor)
             accepted: dict[int, CaseRecord] = {}
             reasons: dict[int, str] = {}
+            incomplete: dict[str, int] = {}  # ref -> its earliest row; later rows of the ref are resolved with it
+            also: dict[str, list[int]] = {}
             for row in rows:
+                if _incomplete(row.reason, row.source_ref):
+                    also.setdefault(row.source_ref, []).append(row.id)
+                    incomplete.setdefault(row.source_ref, row.id)
+            resolved_too: list[int] = []
+            if incomplete:
+                try:
+                    batches = list(adapter.refetch(list(incomplete)))
+                except NotImplementedError as exc:
+                    ledger.finish_run(store, run_id, ledger.FAILED, error=str(exc))
+                    raise BridgeError(str(exc)) from None
+                gone = dict(incomplete)
+                for batch in batches:
+                    for record in batch.records:
+                        accepted[gone.pop(record.source_ref)] = record
+                        resolved_too += also[record.source_ref][1:]
+                    for rejection in batch.rejections:
+                        if rejection.source_ref in gone:
+                            reasons[gone.pop(rejection.source_ref)] = rejection.reason
+                # The source no longer has these: nothing is left to recover, so they are resolved.
+                resolved_too += [row_id for ref in gone for row_id in also[ref]]
+            for row in rows:
+                if _incomplete(row.reason, row.source_ref):
+                    continue
                 try:
                     accepted[row.id] = adapter.parse_payload(row.payload)
                 except NotImplementedError as exc:
@@ -56,10 +83,10 @@ def replay_quarantined(store: Store, config: BridgeConfig, source_name: str, ids
             now = utcnow()
             with store.transaction() as conn:
                 counts = write_records(conn, source.name, accepted.values(), run_id=run_id, now=now)
-                if accepted:
+                if accepted or resolved_too:
                     conn.execute(
                         update(QUARANTINE)
-                        .where(QUARANTINE.c.id.in_(list(accepted)))
+                        .where(QUARANTINE.c.id.in_([*accepted, *resolved_too]))
                         .values(resolved_at=now, resolved_run_id=run_id)
                     )
                 for row_id, reason in reasons.items():
@@ -71,3 +98,8 @@ def replay_quarantined(store: Store, config: BridgeConfig, source_name: str, ids
             return ReplayResult(run_id, len(accepted), len(reasons))
     finally:
         adapter.close()
+
+
+def _incomplete(reason: str, source_ref: str | None) -> bool:
+    """Quarantined because the source did not deliver the case whole: fetched again, not parsed."""
+    return source_ref is not None and reason.startswith(INCOMPLETE)

@@ -4,19 +4,28 @@ Each case is rendered to a JSON payload the way a source would send it (CPR numb
 included, defects on the wire) and parsed back through the same boundary validation a
 real adapter uses, so the engine, the quarantine and the services are exercised before
 any real system is reached.
+
+The payloads are listed the way a Limit/Skip server lists them, read with
+:func:`~bridge.adapter.paginate_offset`, and the listing can behave like a server written
+by others (the conformance kit's behaviours): pages capped below the size asked for, a
+total that is wrong, records of other municipalities (a filter the server ignores),
+optional fields left out, unknown fields and target groups, other field casings, records
+repeated across pages, and cases changing while the pages are read.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from pydantic import Field
 
-from bridge.adapter import Adapter, AdapterConfig, Batch, Rejection
+from bridge.adapter import Adapter, AdapterConfig, Batch, Rejection, paginate_offset
 from bridge.errors import AdapterError
 from bridge.hookspecs import hookimpl
 from bridge.model.records import (
@@ -25,12 +34,20 @@ from bridge.model.records import (
     CaseRecord,
     CaseworkerRecord,
     MeasureRecord,
+    TargetGroup,
     Theme,
     rejection_reason,
 )
 from bridge.privacy import InvalidCPR
 from bridge.synthetic.generate import DEFAULT_AS_OF, generate, touch
 from bridge.synthetic.truth import BROKEN_DATE_TEXT, Defect, GroundTruth, TruthCase
+
+log = logging.getLogger("bridge.synthetic")
+
+OTHER_MUNICIPALITY = "999"
+"""The municipality of the unrelated cases a listing that ignores its filter mixes in."""
+UNKNOWN_TARGET_GROUP = "ukendt målgruppe"
+"""A target group the adapter was not configured for; read as the default (udsatte)."""
 
 
 class SyntheticConfig(AdapterConfig):
@@ -50,6 +67,16 @@ class SyntheticConfig(AdapterConfig):
     batch_delay: float = Field(default=0.0, ge=0, description="seconds to wait before each batch (tests)")
     fail_after_batches: int | None = Field(
         default=None, ge=0, description="raise RuntimeError after yielding this many batches (crash tests)"
+    )
+    page_cap: int | None = Field(default=None, ge=1, description="the listing serves at most this many per page")
+    total_skew: int = Field(default=0, description="the listing reports its total off by this many")
+    unrelated: int = Field(default=0, ge=0, description="cases of another municipality mixed into each page")
+    sparse: bool = Field(default=False, description="optional fields left out instead of sent empty")
+    unknown: bool = Field(default=False, description="unknown fields, and unknown target groups for udsatte")
+    casing: bool = Field(default=False, description="every other case's field names in Title_Case")
+    duplicates: bool = Field(default=False, description="every fifth case listed again on the next page")
+    change_while_paging: int = Field(
+        default=0, ge=0, description="cases changed (the next touch round) once the first page is read"
     )
 
     def truth(self, municipality: str) -> GroundTruth:
@@ -145,11 +172,11 @@ def _assessment(n: int, raw: dict[str, Any]) -> AssessmentRecord:
         theme = Theme(raw["theme"])
     except ValueError:
         raise ValueError(f"assessment {n}: unknown theme {raw['theme']!r}") from None
-    value = raw["value"]
+    value = raw.get("value")  # absent or null: ikke vurderet
     if value is not None and not (type(value) is int and 1 <= value <= 5):
         raise ValueError(f"assessment {n}: value {value!r} is outside 1–5")
     return AssessmentRecord(
-        theme=theme, value=value, assessed_on=_day(raw["on"], f"assessment {n}"), assessor=raw["by"]
+        theme=theme, value=value, assessed_on=_day(raw["on"], f"assessment {n}"), assessor=raw.get("by")
     )
 
 
@@ -167,7 +194,7 @@ class SyntheticAdapter(Adapter):
     def parse_payload(self, payload: str) -> CaseRecord:
         """Validate one rendered case; ``ValueError`` with a reason that holds no CPR if it is bad."""
         try:
-            return self._parse(json.loads(payload))
+            return self._parse(_fold(json.loads(payload)))
         except (KeyError, TypeError, AttributeError) as exc:
             # A payload that is not a synthetic case at all (hand-edited, truncated).
             raise ValueError(f"not a synthetic case payload ({type(exc).__name__}: {exc})") from None
@@ -179,11 +206,13 @@ class SyntheticAdapter(Adapter):
         except InvalidCPR as exc:
             raise ValueError(f"child CPR: {exc}") from None
         try:
-            family_key = persons.family_key(data["child"]["guardians"])
+            family_key = persons.family_key(data["child"].get("guardians", []))
         except InvalidCPR as exc:
             raise ValueError(f"guardian CPR: {exc}") from None
         worker = data["caseworker"]
-        closed = _day(data["closed"], "closed") if data["closed"] else None
+        closed = _day(data["closed"], "closed") if data.get("closed") else None
+        # An unknown target group is defaulted (and counted by fetch), never a reason to quarantine.
+        group = data["target_group"] if data["target_group"] in set(TargetGroup) else TargetGroup.udsatte
         return CaseRecord(
             source_ref=str(data["id"]),
             municipality=data["municipality"],
@@ -192,11 +221,11 @@ class SyntheticAdapter(Adapter):
             child_sex=child.sex,
             child_cpr=child.cpr,
             family_key=family_key,
-            family_case_number=data["family_case_number"],
-            caseworker=CaseworkerRecord(source_ref=worker["ref"], name=worker["name"], unit=worker["unit"]),
+            family_case_number=data.get("family_case_number"),
+            caseworker=CaseworkerRecord(source_ref=worker["ref"], name=worker["name"], unit=worker.get("unit")),
             case_number=data["case_number"],
             kle=data["kle"],
-            target_group=data["target_group"],
+            target_group=group,
             opened=_day(data["opened"], "opened"),
             closed=closed,
             status="closed" if closed else "open",
@@ -207,14 +236,14 @@ class SyntheticAdapter(Adapter):
                     act=m["act"],
                     paragraph=m["paragraph"],
                     start=_day(m["start"], "measure start"),
-                    end=_day(m["end"], "measure end") if m["end"] else None,
+                    end=_day(m["end"], "measure end") if m.get("end") else None,
                     has_grant=m["grant"],
-                    account_code=m["account"],
-                    provider=m["provider"],
+                    account_code=m.get("account"),
+                    provider=m.get("provider"),
                 )
-                for m in data["measures"]
+                for m in data.get("measures", [])
             ),
-            assessments=tuple(_assessment(n, a) for n, a in enumerate(data["assessments"], start=1)),
+            assessments=tuple(_assessment(n, a) for n, a in enumerate(data.get("assessments", []), start=1)),
             events=tuple(
                 CaseEventRecord(
                     kind=e["kind"],
@@ -222,28 +251,132 @@ class SyntheticAdapter(Adapter):
                     occurred_at=e.get("at") and datetime.fromisoformat(e["at"]),
                     source_ref=e["ref"],
                 )
-                for e in data["events"]
+                for e in data.get("events", [])
             ),
         )
 
     def fetch(self, cursor: str | None) -> Iterator[Batch]:
-        truth = self.config.truth(self.context.municipality)
-        pending = sorted(filter(_after(cursor), truth.cases), key=_sort_key)
-        size = self.config.page_size
-        for number, start in enumerate(range(0, len(pending), size)):
-            if number == self.config.fail_after_batches:
+        config = self.config
+        truth = config.truth(self.context.municipality)
+        listing = _Listing(truth, sorted(filter(_after(cursor), truth.cases), key=_sort_key), config)
+        seen: set[str] = set()
+        skipped: Counter[str] = Counter()
+        pages = paginate_offset(listing.page, page_size=config.page_size)
+        for number, page in enumerate(pages):
+            if number == config.fail_after_batches:
                 raise RuntimeError(f"synthetic source failed after {number} batches (fail_after_batches)")
-            if self.config.batch_delay:
-                time.sleep(self.config.batch_delay)
-            page = pending[start : start + size]
-            batch = Batch(cursor=_cursor(page[-1]), expected=len(pending))
-            for case in page:
-                payload = render(case, truth)
-                try:
-                    batch.records.append(self.parse_payload(payload))
-                except ValueError as exc:
-                    batch.rejections.append(Rejection(str(case.id), rejection_reason(exc), payload))
+            if config.batch_delay:
+                time.sleep(config.batch_delay)
+            batch = Batch(expected=pages.total)
+            for payload in page:
+                self._take(payload, batch, seen, skipped)
+            batch.cursor = listing.cursor_after() or cursor
+            cursor = batch.cursor
             yield batch
+        if skipped:
+            log.warning(
+                "the synthetic source sent %s",
+                ", ".join(f"{n} {what}" for what, n in sorted(skipped.items())),
+                extra={"fields": {"source": self.context.source, **skipped}},
+            )
+
+    def _take(self, payload: str, batch: Batch, seen: set[str], skipped: Counter[str]) -> None:
+        """Map one listed payload into ``batch``: unrelated and repeated cases are left out and counted."""
+        data = json.loads(payload)
+        folded = _fold(data) if isinstance(data, dict) else {}
+        ref = str(folded.get("id"))
+        if folded.get("municipality") != self.context.municipality:
+            skipped["cases of other municipalities (a filter the listing ignored)"] += 1
+            return
+        if ref in seen:
+            skipped["repeated cases"] += 1
+            return
+        seen.add(ref)
+        if str(folded.get("target_group")) not in set(TargetGroup):
+            skipped["cases of an unknown target group, read as udsatte"] += 1
+        try:
+            batch.records.append(self.parse_payload(payload))
+        except ValueError as exc:
+            batch.rejections.append(Rejection(ref, rejection_reason(exc), payload))
+
+
+def _renamed(value: Any, rename: Callable[[str], str]) -> Any:
+    """``value`` with every field name passed through ``rename``."""
+    if isinstance(value, Mapping):
+        return {rename(str(k)): _renamed(v, rename) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_renamed(v, rename) for v in value]
+    return value
+
+
+def _fold(value: Any) -> Any:
+    """Field names in one casing: sources differ in how they spell them."""
+    return _renamed(value, str.casefold)
+
+
+def _without_empty(value: Any) -> Any:
+    """Optional fields left out, as sources do, instead of sent as null or empty lists."""
+    if isinstance(value, Mapping):
+        return {k: _without_empty(v) for k, v in value.items() if v is not None and v != []}
+    if isinstance(value, list):
+        return [_without_empty(v) for v in value]
+    return value
+
+
+class _Listing:
+    """The cases after a cursor, as a Limit/Skip server with the configured behaviours lists them."""
+
+    def __init__(self, truth: GroundTruth, pending: list[TruthCase], config: SyntheticConfig) -> None:
+        self.truth = truth
+        self.config = config
+        entries: list[tuple[TruthCase, bool]] = []  # (case, unrelated)
+        for n, case in enumerate(pending):
+            entries.append((case, False))
+            if config.duplicates and n >= 2 and (n - 2) % 5 == 4:
+                # Listed again two places later: the server's order is not stable across pages.
+                entries.append((pending[n - 2], False))
+            if config.unrelated and n % max(config.page_size, 1) == 0:
+                entries += [(other, True) for other in pending[n : n + config.unrelated]]
+        self.entries = entries
+        self._keys = {id(case): _sort_key(case) for case, _ in entries}
+        """Listing order is fixed when the listing starts; a case changed meanwhile keeps its place."""
+        self._changed = False
+        self._last: list[tuple[TruthCase, bool]] = []
+
+    def page(self, offset: int, limit: int) -> tuple[Sequence[str], int]:
+        config = self.config
+        if offset > 0 and config.change_while_paging and not self._changed:
+            self._changed = True
+            round_ = config.touched + 1
+            at = datetime.combine(config.as_of + timedelta(days=round_), datetime.min.time(), tzinfo=UTC)
+            touch(self.truth, config.change_while_paging, round_, at + timedelta(hours=12))
+        size = min(limit, config.page_cap or limit)
+        window = self.entries[offset : offset + size]
+        self._last = window
+        return [self._render(case, unrelated) for case, unrelated in window], len(self.entries) + config.total_skew
+
+    def cursor_after(self) -> str | None:
+        """The cursor after the page last served: the latest listing key of its own cases."""
+        own = [self._keys[id(case)] for case, unrelated in self._last if not unrelated]
+        if not own:
+            return None
+        modified, ident = max(own)
+        return f"{modified.isoformat()}|{ident}"
+
+    def _render(self, case: TruthCase, unrelated: bool) -> str:
+        data = json.loads(render(case, self.truth))
+        config = self.config
+        if unrelated:
+            data["municipality"] = OTHER_MUNICIPALITY
+        if config.unknown:
+            data["sagstype"] = {"kode": "B1", "tekst": "ikke modelleret"}
+            if data["target_group"] == TargetGroup.udsatte:
+                data["target_group"] = UNKNOWN_TARGET_GROUP
+        if config.sparse:
+            data = _without_empty(data)
+        if config.casing and case.id % 2:
+            data = _renamed(data, str.title)
+        return json.dumps(data, ensure_ascii=False)
 
 
 @hookimpl

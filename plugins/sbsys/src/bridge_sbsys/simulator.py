@@ -24,7 +24,11 @@ as the references a correct adapter yields.
 
 Fault knobs (:class:`SimulatorSettings`): latency per request, a share of 5xx answers, of
 429 with ``Retry-After``, of connections dropped mid-answer, and cases modified while a
-client pages through search results. Tests modify cases through the Python handle
+client pages through search results. Knobs that make it an installation unlike the model
+(the conformance kit's behaviours): pages capped below ``Limit``, a wrong total, filters
+ignored, the installation's own template names, sparse answers, unknown fields, camelCase
+names, results repeated across pages, cases deleted while paging; and, as a fault proxy in
+front of the cases, shares of 404s, garbage bodies and non-object JSON. Tests modify cases through the Python handle
 (:meth:`SbsysSimulator.modify`).
 """
 
@@ -33,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import re
 import secrets
 import threading
 import time as monotonic_time
@@ -42,7 +47,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
 
@@ -55,7 +60,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bridge.errors import ConfigError
-from bridge.model.records import Act, CaseRecord, EventKind
+from bridge.model.records import Act, CaseRecord, EventKind, TargetGroup
 from bridge.privacy import InvalidCPR, Pseudonymizer, is_unknown_cpr, parse_cpr
 from bridge.simulation import RunningSimulator, SimulatorRequest
 from bridge.simulation.server import serve
@@ -68,6 +73,14 @@ GRANT_ID_BASE = 10_000_000
 OTHER_ID_BASE = 20_000_000
 OTHER_CASES = 3
 """Unrelated cases (not children's cases) the number interval must leave out."""
+INSTALLATION_TEMPLATES = {
+    TargetGroup.udsatte: (41, "BUF - Børn og unge, myndighedssag"),
+    TargetGroup.handicap: (42, "BUF - Handicapsag (børn)"),
+}
+"""Case templates as an installation names its own (``template_names="installation"``): not the
+modelled names, though the handicap one still holds the word the default keywords look for."""
+UNKNOWN_FIELDS: Json = {"UdvidetFelt": {"Kode": "X1", "Tekst": "ikke i modellen"}, "ErArkiveret": False}
+SPARSE_UNREAD = ("Beskrivelse", "SagsTitel", "SenesteStatusAendringKommentar", "Opstaaet")
 
 
 class SimulatorSettings(BaseModel):
@@ -91,7 +104,25 @@ class SimulatorSettings(BaseModel):
     drop_rate: float = Field(default=0.0, ge=0, le=1, description="share of connections dropped mid-answer")
     modify_during_paging: int = Field(default=0, ge=0, description="cases modified when page 2 is asked for")
     fault_seed: int = 0
-    max_limit: int = Field(default=1000, ge=1, description="largest page the search serves")
+    max_limit: int = Field(default=1000, ge=1, description="largest page the search serves, whatever Limit asks")
+    # How installations differ from the model (the conformance kit's behaviours):
+    total_skew: int = Field(default=0, description="TotalNumberOfResults off by this many")
+    ignore_filters: bool = Field(default=False, description="the search ignores NummerInterval, PrimaerPerson, since")
+    template_names: Literal["modelled", "installation"] = Field(
+        default="modelled", description="case templates named as modelled, or as an installation names its own"
+    )
+    sparse: bool = Field(default=False, description="null, empty and unread optional fields left out")
+    unknown_fields: bool = Field(default=False, description="fields bridge does not know, in every object")
+    casing: bool = Field(default=False, description="camelCase field names on cases with an odd id")
+    duplicates: bool = Field(default=False, description="every fifth search result listed again two places later")
+    delete_during_paging: int = Field(default=0, ge=0, description="cases of the first page deleted at page 2")
+    not_found_rate: float = Field(default=0.0, ge=0, le=1, description="share of case requests answered 404")
+    garbage_rate: float = Field(
+        default=0.0, ge=0, le=1, description="share of case requests answered 200 with non-JSON"
+    )
+    non_object_rate: float = Field(
+        default=0.0, ge=0, le=1, description="share of GET api/sag/{id} answered null, [] or JSON too deep to read"
+    )
 
 
 class _DroppedConnection(Exception):
@@ -189,6 +220,8 @@ class SbsysSimulator:
         """Requests served, by endpoint (``token``, ``search``, ``sag``, ``erindring``, …)."""
         self.paging_modified: list[int] = []
         """Ids of the cases modified by ``modify_during_paging``."""
+        self.paging_deleted: list[int] = []
+        """Ids of the cases deleted by ``delete_during_paging``."""
         self._lock = threading.RLock()
         self._ids = _Ids()
         self._files: dict[int, tuple[int, tuple[str, str, int] | None]] = {}
@@ -391,7 +424,9 @@ class SbsysSimulator:
             modified=wire.format_timestamp(_ms(case.modified)),
             status_changed=changed,
             status=status,
-            template=wire.TEMPLATES[case.target_group],
+            template=(INSTALLATION_TEMPLATES if self.settings.template_names == "installation" else wire.TEMPLATES)[
+                case.target_group
+            ],
             **self._handled_by(case),
             primary=child,
             persons=persons,
@@ -465,7 +500,29 @@ class SbsysSimulator:
             facts = self._main_facts(entry.case)
         else:
             facts = self._grant_facts(entry.case, entry.measure)
-        return wire.render_sag(facts, with_parts=with_parts)
+        sag = wire.render_sag(facts, with_parts=with_parts)
+        if self.settings.sparse and get_state(sag) != wire.STATE_CLOSED:
+            sag.pop("SenesteStatusAendring")  # only a closed case's closing time is read
+        shaped: Json = self._shape(sag, entry.id)
+        return shaped
+
+    def _shape(self, answer: Any, sag_id: int) -> Any:
+        """An answer about case ``sag_id`` as the configured installation writes it."""
+        s = self.settings
+        if s.sparse:
+            answer = _sparse(answer)
+        if s.unknown_fields:
+            answer = _with_unknown_fields(answer)
+        if s.casing and sag_id % 2:
+            answer = _camel(answer)
+        return answer
+
+    def delete(self, case_ids: list[int]) -> None:
+        """Delete main cases (and their grants) from the ground truth now."""
+        with self._lock:
+            gone = set(case_ids)
+            self.truth.cases = [c for c in self.truth.cases if c.id not in gone]
+            self._changed(self.now())
 
     def _render_case_parts(self, case: TruthCase) -> tuple[list[Json], list[Json], list[Json]]:
         """A main case's erindringer, journal notes and documents."""
@@ -597,6 +654,27 @@ class SbsysSimulator:
             r -= share
         return None
 
+    def _coin(self) -> bool:
+        with self._lock:
+            return self._faults.random() < 0.5
+
+    def _draw_case_fault(self, path: str) -> str | None:
+        """``not_found``, ``garbage`` or ``non_object`` for a request about one case (the fault-proxy knobs)."""
+        s = self.settings
+        is_case = _CASE_PATH.search(path) is not None
+        if not is_case and _CASE_PART_PATH.search(path) is None:
+            return None
+        with self._lock:
+            r = self._faults.random()
+        shares = [("not_found", s.not_found_rate), ("garbage", s.garbage_rate)]
+        if is_case:
+            shares.append(("non_object", s.non_object_rate))
+        for name, share in shares:
+            if r < share:
+                return name
+            r -= share
+        return None
+
     def _authorized(self, request: Request) -> bool:
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         expires = self._tokens.get(token) if scheme.lower() == "bearer" else None
@@ -629,13 +707,24 @@ class SbsysSimulator:
         if query.limit < 0 or query.skip < 0:
             return JSONResponse({"Message": "Limit and Skip must not be negative"}, status_code=400)
         with_parts = request.query_params.get("InkluderParterIResultat", "").lower() == "true"
+        s = self.settings
         with self._lock:
-            if query.skip > 0 and self.settings.modify_during_paging and not self.paging_modified:
-                self.paging_modified = self.modify(self.settings.modify_during_paging, self.settings.fault_seed)
-            matches = [e for e in self._candidates(query) if _matches(e, query)]
-            page = matches[query.skip : query.skip + min(query.limit, self.settings.max_limit)]
+            if query.skip > 0 and s.modify_during_paging and not self.paging_modified:
+                self.paging_modified = self.modify(s.modify_during_paging, s.fault_seed)
+            if query.skip > 0 and query.primary_cpr is None and s.delete_during_paging and not self.paging_deleted:
+                # Cases before the offset go, so every later case moves down the listing.
+                first = [e.id for e in self._entries() if e.case is not None and e.measure is None]
+                self.paging_deleted = first[: min(s.delete_during_paging, query.skip)]
+                self.delete(self.paging_deleted)
+            if s.ignore_filters:
+                matches = list(self._entries())
+            else:
+                matches = [e for e in self._candidates(query) if _matches(e, query)]
+            if s.duplicates:
+                matches = _with_duplicates(matches)
+            page = matches[query.skip : query.skip + min(query.limit, s.max_limit)]
             results = [self._render(e, with_parts=with_parts) for e in page]
-        return JSONResponse(wire.render_search_result(len(matches), results))
+        return JSONResponse(wire.render_search_result(len(matches) + s.total_skew, results))
 
     async def _sag(self, request: Request) -> Response:
         self.requests["sag"] += 1
@@ -652,7 +741,7 @@ class SbsysSimulator:
                 return _not_found("Sag")
             if entry.case is None or entry.measure is not None:
                 return JSONResponse([])
-            return JSONResponse(self._render_case_parts(entry.case)[which])
+            return JSONResponse(self._shape(self._render_case_parts(entry.case)[which], entry.id))
 
     async def _erindringer(self, request: Request) -> Response:
         self.requests["erindring"] += 1
@@ -673,12 +762,59 @@ class SbsysSimulator:
         return response or _not_found("Fil")
 
 
+def get_state(sag: Json) -> str | None:
+    status = sag.get("SagsStatus")
+    return status.get("SagsTilstand") if isinstance(status, dict) else None
+
+
+def _sparse(value: Any) -> Any:
+    """Optional fields left out rather than sent null or empty, and descriptive ones bridge does not read."""
+    if isinstance(value, dict):
+        return {
+            k: _sparse(v) for k, v in value.items() if v is not None and v not in ([], "") and k not in SPARSE_UNREAD
+        }
+    if isinstance(value, list):
+        return [_sparse(v) for v in value]
+    return value
+
+
+def _with_unknown_fields(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {**{k: _with_unknown_fields(v) for k, v in value.items()}, **UNKNOWN_FIELDS}
+    if isinstance(value, list):
+        return [_with_unknown_fields(v) for v in value]
+    return value
+
+
+def _camel(value: Any) -> Any:
+    """``sagsStatus``, ``cprNummer``: the casing some SBSIP endpoints use."""
+    if isinstance(value, dict):
+        return {k[:1].lower() + k[1:]: _camel(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_camel(v) for v in value]
+    return value
+
+
+def _with_duplicates(entries: list[_Entry]) -> list[_Entry]:
+    """Every fifth entry listed again two places later: an order that is not stable across pages."""
+    listed: list[_Entry] = []
+    for n, entry in enumerate(entries):
+        listed.append(entry)
+        if n >= 2 and (n - 2) % 5 == 4:
+            listed.append(entries[n - 2])
+    return listed
+
+
 def _matches(entry: _Entry, query: wire.SearchQuery) -> bool:
     if query.interval is not None and entry.number not in query.interval:
         return False
     if query.modified_since is not None and entry.modified < query.modified_since:
         return False
     return query.primary_cpr is None or entry.cpr_digits == _digits(query.primary_cpr)
+
+
+_CASE_PATH = re.compile(r"/api/sag/\d+$")
+_CASE_PART_PATH = re.compile(r"/api/(sag/\d+/(journalarknotes|dokumenter)|erindring/sag/\d+|fil/\d+)$")
 
 
 def _not_found(what: str) -> Response:
@@ -699,8 +835,16 @@ class _Faults:
         sim = self.simulator
         if sim.settings.latency:
             await asyncio.sleep(sim.settings.latency)
-        fault = sim._draw_fault()
-        if fault == "error":
+        fault = sim._draw_fault() or sim._draw_case_fault(scope["path"])
+        if fault == "not_found":
+            await _not_found("Sag")(scope, receive, send)
+        elif fault == "garbage":
+            body = b"<html><body>Proxy error</body></html>" if sim._coin() else b'{"Id": 1, "Nummer": "27.24'
+            await Response(body, media_type="application/json")(scope, receive, send)
+        elif fault == "non_object":
+            body = random.choice((b"null", b"[]", b"[" * 100_000 + b"]" * 100_000))
+            await Response(body, media_type="application/json")(scope, receive, send)
+        elif fault == "error":
             status = random.choice((502, 503, 504))
             await JSONResponse({"Message": "Service Unavailable"}, status_code=status)(scope, receive, send)
         elif fault == "rate_limit":

@@ -48,6 +48,8 @@ from typing import Any
 from xml.sax.saxutils import escape
 from zoneinfo import ZoneInfo
 
+from pydantic import BaseModel, ConfigDict
+
 from bridge.adapter import XmlRejected, parse_xml
 from bridge.model.records import Act, CaseStatus, EventKind, TargetGroup, Theme
 
@@ -353,10 +355,12 @@ _STATUSES = {  # SagsStatus rows as SBSYS ships them: (Id, Navn, Orden, SagsTils
     "closed": (9, "Afsluttet", 5, STATE_CLOSED),
 }
 
-TEMPLATES = {  # MODELLED: the case template names the target group
+TEMPLATES = {  # MODELLED: the case template names the target group (the sbsys source's `target_groups`)
     TargetGroup.udsatte: (11, "Børnesag - udsatte børn og unge"),
     TargetGroup.handicap: (12, "Børnesag - børn og unge med handicap"),
 }
+TEMPLATE_KEYWORDS = {"handicap": TargetGroup.handicap}
+"""MODELLED: words in a template name that the source did not list that name the target group."""
 GRANT_TEMPLATE = (21, "Bevillingssag")
 
 
@@ -424,10 +428,10 @@ class Sag:
     id: int
     number: str
     kle: str
-    target_group: TargetGroup
+    template: str | None
     opened: date
-    closed: date | None
-    status: CaseStatus
+    status: CaseStatus | None  # None: a SagsTilstand SB-SYS does not ship
+    status_changed: date | None
     modified: datetime
     caseworker: Caseworker | None
     family_case_number: str | None
@@ -459,25 +463,28 @@ def _kle(sag: Mapping[str, Any], number: str) -> str:
     return kle or parse_case_number(number).kle
 
 
-def _target_group(sag: Mapping[str, Any]) -> TargetGroup:
-    template = _text(get(_object(_require(sag, "SagSkabelon", "the case"), "SagSkabelon"), "Navn"))
-    for group, (_, name) in TEMPLATES.items():
-        if template == name:
-            return group
-    raise WireError("the case template (SagSkabelon) is not a children's case template")
+def read_template(sag: Mapping[str, Any]) -> str | None:
+    """The case template's name (``SagSkabelon.Navn``), or ``None`` if the case has none."""
+    template = get(sag, "SagSkabelon")
+    return _text(get(template, "Navn")) if isinstance(template, Mapping) else None
+
+
+def read_number(sag: Mapping[str, Any]) -> str | None:
+    """The case number as written, for checking a search's number interval client-side."""
+    number = get(sag, "Nummer")
+    return number.strip() if isinstance(number, str) else None
 
 
 def read_sag(sag: Mapping[str, Any]) -> Sag:
-    """Read a main case (from ``GET api/sag/{id}``); :class:`WireError` says what is wrong."""
+    """Read a main case (from ``GET api/sag/{id}``); :class:`WireError` says what is wrong.
+
+    What real cases may lack is read as unknown, not refused: a state that is not one of
+    SB-SYS's three is ``None``, as are a missing template and a missing status-change time.
+    """
     number = str(_require(sag, "Nummer", "the case"))
-    status_obj = _object(_require(sag, "SagsStatus", "the case"), "SagsStatus")
-    state = _text(get(status_obj, "SagsTilstand"))
-    if state not in _STATES:
-        raise WireError("SagsStatus.SagsTilstand is not a known state")
-    status = _STATES[state]
-    closed = None
-    if status is CaseStatus.closed:
-        closed = parse_local_date(_require(sag, "SenesteStatusAendring", "the closed case"), "SenesteStatusAendring")
+    status_obj = get(sag, "SagsStatus")
+    state = _text(get(status_obj, "SagsTilstand")) if isinstance(status_obj, Mapping) else None
+    changed = get(sag, "SenesteStatusAendring")
     worker = get(sag, "Behandler")
     place = get(sag, "Ansaettelsessted")
     caseworker = None
@@ -492,10 +499,10 @@ def read_sag(sag: Mapping[str, Any]) -> Sag:
         id=read_sag_id(sag),
         number=number,
         kle=_kle(sag, number),
-        target_group=_target_group(sag),
+        template=read_template(sag),
         opened=parse_local_date(_require(sag, "Oprettet", "the case"), "Oprettet"),
-        closed=closed,
-        status=status,
+        status=_STATES.get(state or ""),
+        status_changed=None if changed in (None, "") else parse_local_date(changed, "SenesteStatusAendring"),
         modified=read_modified(sag),
         caseworker=caseworker,
         family_case_number=_family_number(sag),
@@ -709,22 +716,38 @@ class Grant:
     provider: str | None
 
 
-def read_grant(sag: Mapping[str, Any]) -> Grant:
+class GrantFields(BaseModel):
+    """MODELLED: where a grant case holds its legal basis, account code and period (the sbsys source's
+    ``grant_fields``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    details: str = GRANT_DETAILS
+    paragraph: str = "Lovgrundlag"
+    account_code: str = "Kontering"
+    start: str = "Startdato"
+    end: str = "Slutdato"
+
+
+DEFAULT_GRANT_FIELDS = GrantFields()
+
+
+def read_grant(sag: Mapping[str, Any], fields: GrantFields = DEFAULT_GRANT_FIELDS) -> Grant:
     """Read a grant case (a search result with parts); :class:`WireError` says what is wrong."""
     sag_id = read_sag_id(sag)
-    details = _object(_require(sag, GRANT_DETAILS, f"grant case {sag_id}"), GRANT_DETAILS)
-    act, paragraph = parse_paragraph(str(_require(details, "Lovgrundlag", GRANT_DETAILS)))
-    end = get(details, "Slutdato")
+    details = _object(_require(sag, fields.details, f"grant case {sag_id}"), fields.details)
+    act, paragraph = parse_paragraph(str(_require(details, fields.paragraph, fields.details)))
+    end = get(details, fields.end)
     companies = _objects(get(sag, "Firmaer"), "Firmaer")
     return Grant(
         id=sag_id,
         child_cpr=read_child_cpr(sag),
         act=act,
         paragraph=paragraph,
-        start=parse_local_date(_require(details, "Startdato", GRANT_DETAILS), "Startdato"),
-        end=None if end is None else parse_local_date(end, "Slutdato"),
+        start=parse_local_date(_require(details, fields.start, fields.details), fields.start),
+        end=None if end is None else parse_local_date(end, fields.end),
         has_grant=bool(get(sag, "ErBesluttet")),
-        account_code=_text(get(details, "Kontering")),
+        account_code=_text(get(details, fields.account_code)),
         provider=_text(get(companies[0], "Navn")) if companies else None,
     )
 
@@ -754,8 +777,10 @@ REMINDER_TYPES: dict[EventKind, str] = {
 NEXT_FOLLOW_UP = "Næste opfølgning"
 """Name of the open erindring the simulator puts on open cases; not a milestone."""
 
-_HEADING_KINDS = {heading: kind for kind, heading in NOTE_HEADINGS.items()}
-_REMINDER_KINDS = {name: kind for kind, name in REMINDER_TYPES.items()}
+HEADING_KINDS = {heading: kind for kind, heading in NOTE_HEADINGS.items()}
+"""The sbsys source's default ``milestone_headings``."""
+REMINDER_KINDS = {name: kind for kind, name in REMINDER_TYPES.items()}
+"""The sbsys source's default ``milestone_reminders``."""
 _REMINDER_TYPE_IDS = {name: 101 + i for i, name in enumerate(REMINDER_TYPES.values())}
 
 
@@ -775,23 +800,23 @@ def reminder_ref(reminder_id: int) -> str:
     return f"erindring-{reminder_id}"
 
 
-def read_journal_notes(payload: Any) -> Iterator[Milestone]:
-    """Every journal note is a milestone: a standard heading names its kind, others are notes."""
+def read_journal_notes(payload: Any, headings: Mapping[str, EventKind] = HEADING_KINDS) -> Iterator[Milestone]:
+    """Every journal note is a milestone: a heading of ``headings`` names its kind, others are notes."""
     for note in _objects(payload, "the journal notes"):
         note_id = _int(_require(note, "Id", "a journal note"), "a journal note's Id")
         heading = _text(get(note, "Overskrift")) or ""
         when = parse_local_date(_require(note, "KontaktTidspunkt", f"journal note {note_id}"), "KontaktTidspunkt")
-        yield Milestone(_HEADING_KINDS.get(heading, EventKind.journal_note), when, note_ref(note_id))
+        yield Milestone(headings.get(heading, EventKind.journal_note), when, note_ref(note_id))
 
 
-def read_erindringer(payload: Any) -> Iterator[Milestone]:
-    """Completed erindringer of a milestone type; open ones and other types are not events."""
+def read_erindringer(payload: Any, kinds: Mapping[str, EventKind] = REMINDER_KINDS) -> Iterator[Milestone]:
+    """Completed erindringer of a type in ``kinds``; open ones and other types are not events."""
     for reminder in _objects(payload, "the erindringer"):
         if get(reminder, "ErAfsluttet") is not True:
             continue
         kind_obj = get(reminder, "ErindringType")
         kind_name = _text(get(kind_obj, "Navn")) if isinstance(kind_obj, Mapping) else None
-        kind = _REMINDER_KINDS.get(kind_name or "")
+        kind = kinds.get(kind_name or "")
         if kind is None:
             continue
         reminder_id = _int(_require(reminder, "Id", "an erindring"), "an erindring's Id")
