@@ -2,8 +2,8 @@
 
 Every figure is compared with a baseline measured in the same run on the same machine:
 - the source alone (fetching and validating records, storing nothing);
-- a raw DB-API ``executemany`` of the same case rows (no children, no upsert), the floor
-  DESIGN §8 cites for this machine class.
+- a raw DB-API ``executemany`` of the same case rows (no children, no upsert), a floor
+  for this machine class.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The ground-truth generator: shapes and rules that tests/test_ground_truth.py leaves out.
 
 Expectations are written from the domain (CPR rules, Danish case numbering, the acts in
-force, DESIGN §8's national scale), not read back from the generator's constants.
+force, the national scale of ~120,000 cases), not read back from the generator's constants.
 """
 
 from __future__ import annotations
@@ -115,7 +115,7 @@ def test_score_rounds_cover_every_theme_three_to_six_months_apart(truth: GroundT
 
 
 def test_assessments_per_case_are_near_the_national_scale() -> None:
-    """DESIGN §8: ~120,000 cases hold ~1.5 million assessments, about 12 per case."""
+    """National scale: ~120,000 cases hold ~1.5 million assessments, about 12 per case."""
     cases = _valid(generate(8, caseworkers=30))
     per_case = statistics.mean(len(c.assessments) for c in cases)
     assert 8 <= per_case <= 18

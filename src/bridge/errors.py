@@ -7,7 +7,7 @@ from __future__ import annotations
 
 
 class BridgeError(Exception):
-    """Base of every error bridge reports to a person; ``exit_code`` follows DESIGN §5."""
+    """Base of every error bridge reports to a person; ``exit_code`` is the one README.md lists."""
 
     exit_code = 1
 

@@ -37,7 +37,7 @@ _TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
 OUTAGE_STATUSES = frozenset({429, 500, 502, 503, 504})
 """Statuses :func:`transient_status` calls a passing outage.
 
-500 is among them besides the gateway codes DESIGN §5 lists: on-prem application servers (SB-SYS
+500 is among them besides the gateway codes 502, 503 and 504: on-prem application servers (SB-SYS
 behind its proxy) answer a passing overload or a deadlock with a bare 500, and a sync has to
 converge through those. A 500 that persists still ends the run once the attempts are spent. A
 protocol that reports its own errors as 500 (SOAP faults) gives its policy a classifier that

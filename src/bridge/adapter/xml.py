@@ -1,4 +1,4 @@
-"""XML: hardened lxml parsing (DESIGN §6: no entities, no network, size limits).
+"""XML: hardened lxml parsing (no entities, no network, size limits).
 
 :func:`parse_xml` reads a whole document, :func:`iter_xml_elements` streams a large one.
 """

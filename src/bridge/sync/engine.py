@@ -56,7 +56,7 @@ BatchCallback = Callable[[BatchDone], None]
 
 
 def exit_code(run: SyncRun) -> int:
-    """The process exit code for a finished run (DESIGN §5)."""
+    """The process exit code for a finished run (README.md, "Exit codes of bridge sync")."""
     return EXIT_CODES.get(run.status, 1)
 
 

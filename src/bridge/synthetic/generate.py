@@ -227,8 +227,8 @@ _NOT_ASSESSED = 0.05  # per theme and round: "ikke vurderet"
 _COURSE = _Odds(((0.40, 0.10), 55), ((0.20, 0.20), 30), ((0.10, 0.40), 15))
 _JUMP = 0.25  # the chance that a move is two steps (a breakthrough, a crisis)
 # The chance of a first, second, third ... round: the investigation is scored, its follow-up
-# nearly always, later rounds less and less (DESIGN §8: ~120,000 cases hold ~1.5 million
-# assessments).
+# nearly always, later rounds less and less (national scale: ~120,000 cases hold ~1.5
+# million assessments).
 _GO_ON = (1.0, 0.95, 0.65)
 
 

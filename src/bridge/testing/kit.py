@@ -2,7 +2,7 @@
 
 A plugin describes how to serve a ground truth through its adapter with a :class:`Harness`
 (start its simulator with knobs, build the source configuration, change the truth) and
-gets every check of DESIGN §5 "Adapters meet servers they did not write" from
+gets every check of "Adapters meet servers they did not write" (docs/plugins.md) from
 :class:`Conformance`, each asserting the exact end state against the truth:
 
 - a full sync stores exactly the truth's good cases and quarantines exactly its bad ones;
