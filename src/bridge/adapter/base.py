@@ -47,6 +47,15 @@ class Batch:
     cursor: str | None = None
     expected: int | None = None
     """How many records this fetch yields in all, when the source says (a listing's total); for progress only."""
+    deleted: list[str] = field(default_factory=list)
+    """References of cases the source says it no longer has: marked deleted (never removed) with the batch."""
+    continues: bool = False
+    """The next batch belongs to this batch's transaction: nothing commits until a batch without
+    ``continues`` ends the group, whose ``cursor`` is then stored. For sources whose unit of change
+    (an extract file set) is larger than a batch should be in memory."""
+    snapshot: bool = False
+    """The records and rejections of this transaction (this batch and those it continues) are every
+    case the source has: live cases of the source that are not among them are marked deleted in it."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -305,6 +305,18 @@ def mark_deleted(conn: Connection, source: str, seen: set[str], now: datetime) -
     return len(gone)
 
 
+def mark_gone(conn: Connection, source: str, refs: Sequence[str], now: datetime) -> int:
+    """Mark the live cases ``refs`` of ``source`` deleted (a source's own deletion list); unknown refs do nothing."""
+    gone = 0
+    for chunk in _chunks(sorted(set(refs))):
+        gone += conn.execute(
+            update(CASES)
+            .where(and_(CASES.c.source == source, CASES.c.source_ref.in_(chunk), CASES.c.deleted_at.is_(None)))
+            .values(deleted_at=now)
+        ).rowcount
+    return gone
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
