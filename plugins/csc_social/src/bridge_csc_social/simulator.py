@@ -20,7 +20,7 @@ import io
 import json
 import random
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, time, timedelta
@@ -410,8 +410,23 @@ def simulate(request: SimulatorRequest) -> Iterator[RunningSimulator]:
     drop = request.directory
     if drop.exists() and any(wire.set_moment(p.name) for p in drop.iterdir()):
         raise ConfigError(f"the drop folder {drop} already holds extract sets; give an empty or new folder")
+    simulator = write_nights(
+        request.truth, drop, nights, {night: Faults(**knobs) for night, knobs in by_night.items()}, seed=seed
+    )
+    yield RunningSimulator(location=str(drop), settings=source_settings(drop), handle=simulator, serving=False)
+
+
+def write_nights(
+    truth: GroundTruth, drop: Path, nights: int, faults: Mapping[int, Faults] | None = None, *, seed: int = 0
+) -> CscSimulator:
+    """Write ``nights`` sets of ``truth`` into ``drop`` (night 1 full), with ``faults`` by night number."""
     drop.mkdir(parents=True, exist_ok=True)
-    simulator = CscSimulator(request.truth, drop, seed=seed)
+    simulator = CscSimulator(truth, drop, seed=seed)
     for night in range(1, nights + 1):
-        simulator.night(Faults(**by_night.get(night, {})))
-    yield RunningSimulator(location=str(drop), settings={"drop": str(drop.resolve())}, handle=simulator, serving=False)
+        simulator.night((faults or {}).get(night))
+    return simulator
+
+
+def source_settings(drop: Path, **settings: Any) -> dict[str, Any]:
+    """The ``[sources.settings]`` of a csc_social source that reads ``drop``."""
+    return {"drop": str(drop.resolve()), **settings}
