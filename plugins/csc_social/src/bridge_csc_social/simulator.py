@@ -83,7 +83,8 @@ def rewrite_file(folder: Path, name: str, change: Callable[[bytes], bytes]) -> N
 
 
 def _count_records(data: bytes) -> int:
-    text = data[3:].decode("utf-8") if data.startswith(wire.UTF8_BOM) else data.decode("cp1252", errors="replace")
+    utf8 = data.startswith(wire.UTF8_BOM)
+    text = data[3:].decode("utf-8", errors="replace") if utf8 else data.decode("cp1252", errors="replace")
     return sum(1 for row in csv.reader(io.StringIO(text, newline=""), delimiter=";") if row) - 1
 
 
