@@ -152,3 +152,22 @@ def test_bridge_sync_reads_the_drop_from_the_command_line(tmp_path: Path, person
     store.dispose()
     for cpr in simulator.truth.cprs():
         assert cpr not in first.stderr + again.stderr
+
+
+def test_bridge_simulate_writes_nights_into_a_drop_folder(tmp_path: Path) -> None:
+    drop = tmp_path / "drop"
+    args = ("simulate", "csc-social", "--drop", str(drop), "--nights", "3", "--cases", "60", "--municipality", "630")
+    done = bridge_cli(*args, "--set", "in_progress=3", cwd=tmp_path, env={})
+    assert done.returncode == 0, done.stderr
+    assert f'adapter = "csc_social"\nmunicipality = "630"\n[sources.settings]\ndrop = "{drop}"' in done.stdout
+    sets = sorted(p.name for p in drop.iterdir())
+    assert len(sets) == 3
+    assert [(drop / s / "manifest.json").exists() for s in sets] == [True, True, False]
+    assert (drop / sets[1] / "deleted.csv").exists()
+    again = bridge_cli(*args, cwd=tmp_path, env={})
+    assert again.returncode == 2
+    assert "already holds extract sets" in again.stderr
+    wrong = bridge_cli("simulate", "csc-social", "--drop", str(tmp_path / "other"), "--set", "truncated=2",
+                       cwd=tmp_path, env={})
+    assert wrong.returncode == 2
+    assert "unknown option 'truncated'" in wrong.stderr
