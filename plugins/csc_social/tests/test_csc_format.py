@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.adapter import Batch, SourceContext
+from bridge.adapter import Batch, Kept, SourceContext
 from bridge.errors import AdapterError
 from bridge.privacy import Pseudonymizer
 from bridge_csc_social import wire
@@ -198,7 +198,7 @@ def test_links_in_the_drop_folder_are_not_followed(
     assert sorted((p.relative_to(drop), p.lstat().st_mtime_ns) for p in drop.rglob("*")) == before  # read only
 
 
-def test_rows_are_quarantined_with_the_first_class_and_their_case_is_held_back(
+def test_rows_are_quarantined_with_the_first_class_and_the_rest_of_their_case_applies(
     tmp_path: Path, persons_: Pseudonymizer
 ) -> None:
     drop = drop_with(tmp_path, (FULL, FULL))
@@ -212,7 +212,18 @@ def test_rows_are_quarantined_with_the_first_class_and_their_case_is_held_back(
     reading = Reading(drop, persons_)
     batches, error = reading.fetch()
     assert error is None  # row problems do not reject the set
-    assert [r.source_ref for b in batches for r in b.records] == ["100004"]
+    records = {r.source_ref: r for b in batches for r in b.records}
+    assert sorted(records) == ["100001", "100002", "100004"]  # 100003's row and both 100005 rows are broken
+    assert [m.source_ref for m in records["100001"].measures] == ["200001"]
+    assert records["100001"].assessments == ()  # held back with 300002
+    assert [e.source_ref for e in records["100001"].events] == ["400001", "400003", "400004", "400005"]
+    assert (records["100002"].measures, [e.source_ref for e in records["100002"].events]) == ((), ["400006"])
+    assert [a.theme.value for a in records["100002"].assessments] == ["sundhed"]
+    assert batches[-1].kept == {
+        "100001": Kept(measures=frozenset({"200002"}), assessments=True),
+        "100002": Kept(measures=frozenset({"200003"}), events=frozenset({"400098"})),
+    }
+    assert reading.adapter.report[0].counts["assessments_held_back"] == 1
     reasons = sorted((j.source_ref or "", j.reason) for b in batches for j in b.rejections)
     at = f"{FULL}/"
     assert reasons == sorted(

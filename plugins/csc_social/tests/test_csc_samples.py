@@ -274,3 +274,56 @@ def test_cpr_with_or_without_the_dash_gives_one_person(tmp_path: Path, persons: 
         rewrite_file(drop / FULL, "cases.csv", lambda data: data.replace(b"010112-4003", b"0101124003"))
     records = {r.source_ref: r for b in _adapter(persons, drop).fetch(None) for r in b.records}
     assert records["100001"] == full_set(persons)["100001"]
+
+
+def _full_again(drop: Path, name: str, edits: dict[str, tuple[str, str]]) -> None:
+    """The sample full set delivered again as ``name``, with one text replaced per file."""
+    import json
+    import shutil
+
+    from bridge_csc_social.simulator import rewrite_file
+
+    shutil.copytree(SAMPLE / FULL, drop / name)
+    manifest = json.loads((drop / name / "manifest.json").read_text(encoding="utf-8"))
+    (drop / name / "manifest.json").write_text(json.dumps({**manifest, "extract": name}), encoding="utf-8")
+    for file, (old, new) in edits.items():
+        rewrite_file(drop / name, file, lambda data, o=old, n=new: data.replace(o.encode("cp1252"), n.encode("cp1252")))
+
+
+def test_a_quarantined_row_keeps_its_stored_version_while_the_rest_of_its_case_applies(
+    store: Store, secret_env: str, persons: Pseudonymizer, tmp_path: Path
+) -> None:
+    drop = tmp_path / "drop"
+    _full_again(drop, FULL, {})
+    config = parse_config(
+        {"sources": [{"name": "kbh-csc", "adapter": "csc_social", "municipality": "101",
+                      "settings": {"drop": str(drop)}}]},
+        Path("."),
+    )
+    run_sync(store, config, "kbh-csc")
+    expected = full_set(persons)
+    assert stored_records(store, "kbh-csc") == expected
+    _full_again(drop, "extract-20260101-120000", {
+        "cases.csv": ("30-12-2025 14:22:05", "01-01-2026 11:00:00"),
+        "measures.csv": ("01-06-2025;31-05-2026", "01-06-2025;31-05-2024"),  # ends before it starts
+        "assessments.csv": ("SKOLE;3", "SKOLE;9"),
+    })
+    run = run_sync(store, config, "kbh-csc")
+    assert (run.status, run.updated, run.unchanged, run.quarantined) == ("quarantined", 1, 4, 2)
+    changed = expected["100001"].model_copy(update={"source_modified": datetime(2026, 1, 1, 10, 0, tzinfo=UTC)})
+    assert stored_records(store, "kbh-csc") == {**expected, "100001": changed}  # 200002 and both scores as stored
+    _full_again(drop, "extract-20260101-180000", {
+        "measures.csv": ("01-06-2025;31-05-2026", "01-06-2025;31-05-2027"),
+        "assessments.csv": ("SKOLE;3", "SKOLE;2"),
+    })
+    run = run_sync(store, config, "kbh-csc")
+    assert (run.status, run.updated, run.quarantined) == ("succeeded", 1, 0)
+    stored = stored_records(store, "kbh-csc")["100001"]
+    assert [(m.source_ref, m.end) for m in stored.measures] == [("200001", None), ("200002", date(2027, 5, 31))]
+    assert [(a.theme, a.value) for a in stored.assessments] == [
+        (Theme.familieforhold, 4),
+        (Theme.skole_beskaeftigelse, 4),  # CSC 2
+    ]
+    with store.engine.connect() as conn:
+        open_entries = conn.execute(text("SELECT count(*) FROM quarantine WHERE resolved_at IS NULL")).scalar()
+    assert open_entries == 0  # the corrected delivery settled them

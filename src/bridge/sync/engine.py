@@ -180,7 +180,7 @@ def _fetch_all(
 def _write(conn: Connection, source: str, run_id: int, batch: Batch) -> WriteCounts:
     """Write one batch inside the transaction ``conn``; the caller commits it (with its cursor)."""
     now = utcnow()
-    counts = write_records(conn, source, batch.records, run_id=run_id, now=now)
+    counts = write_records(conn, source, batch.records, run_id=run_id, now=now, kept=batch.kept)
     counts.quarantined = quarantine(conn, source, batch.rejections, run_id=run_id, now=now)
     gone = mark_gone(conn, source, batch.deleted, now)
     ledger.add_to_run(

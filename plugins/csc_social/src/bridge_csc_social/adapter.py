@@ -33,7 +33,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field, ValidationError, field_validator
 
-from bridge.adapter import Adapter, AdapterConfig, Batch, Rejection
+from bridge.adapter import Adapter, AdapterConfig, Batch, Kept, Rejection
 from bridge.errors import AdapterError
 from bridge.hookspecs import hookimpl
 from bridge.model.records import CaseRecord, TargetGroup, rejection_reason
@@ -482,6 +482,8 @@ def _applied_summary(counts: Counter[str]) -> str:
     ]
     if kept:
         text += f"; not stored, bridge has no place for them: {', '.join(kept)}"
+    if counts["assessments_held_back"]:
+        text += f"; {counts['assessments_held_back']} valid assessments held back with a quarantined one of their case"
     return text
 
 
@@ -598,7 +600,12 @@ class _SetImages:
         yield batch
 
     def _image(self, sags: str, case_rows: list[_Row], child_rows: list[_Row], batch: Batch) -> None:
-        """One case image: its record, or its rows in the quarantine (the stored image then stays as it was)."""
+        """One case image: the case with its valid rows; what fails is quarantined and keeps its stored version.
+
+        A quarantined case row holds back its whole image (the stored one stays). A quarantined
+        measure or event keeps its stored row. A quarantined assessment holds back the case's
+        assessments: the store has no reference for one assessment, so all keep their stored version.
+        """
         failures: list[tuple[_Row, RowProblem]] = []
         fields: dict[str, Any] | None = None
         for row in case_rows:
@@ -615,6 +622,7 @@ class _SetImages:
             if problem is not None:
                 failures.append((row, problem))
         parts: dict[str, list[dict[str, Any]]] = {wire.MEASURES: [], wire.ASSESSMENTS: [], wire.EVENTS: []}
+        failed: dict[str, set[str]] = {wire.MEASURES: set(), wire.ASSESSMENTS: set(), wire.EVENTS: set()}
         for row in child_rows:
             problem = self._problem(row)
             if problem is None:
@@ -628,16 +636,19 @@ class _SetImages:
                 problem = RowProblem(rows.PARENT_QUARANTINED, f"its case {sags!r} is quarantined")
             if problem is not None:
                 failures.append((row, problem))
+                failed[row.file].add(row.rid)
             elif part is None:
                 self.status.counts["kept_out"] += 1
                 self.status.counts[_KEPT_OUT[row.file]] += 1
             else:
                 parts[row.file].append(part)
-        if failures:
-            ref = sags if case_rows else None
-            batch.rejections.extend(self._rejection(row, problem, ref) for row, problem in failures)
+        batch.rejections.extend(self._rejection(row, problem, sags if case_rows else None) for row, problem in failures)
+        if fields is None:
             return
-        assert fields is not None
+        kept = Kept(frozenset(failed[wire.MEASURES]), frozenset(failed[wire.EVENTS]), bool(failed[wire.ASSESSMENTS]))
+        if kept.assessments:
+            self.status.counts["assessments_held_back"] += len(parts[wire.ASSESSMENTS])
+            parts[wire.ASSESSMENTS] = []
         try:
             record = CaseRecord.model_validate(
                 {
@@ -653,6 +664,8 @@ class _SetImages:
             return
         self.status.counts["images"] += 1
         batch.records.append(record)
+        if kept != Kept():
+            batch.kept[sags] = kept
 
 
 _CHILD_PARSERS: dict[str, Callable[[Mapping[str, str]], dict[str, Any] | None]] = {

@@ -22,7 +22,7 @@ import random
 import shutil
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,8 @@ _THEME_CODES = {theme.value: code for code, theme in wire.THEMES.items() if them
 _EVENT_CODES = {kind: code for code, kind in wire.EVENT_TYPES.items() if kind is not None}
 _MAALGRUPPE = {TargetGroup.udsatte: "Udsatte børn og unge", TargetGroup.handicap: "Børn med funktionsnedsættelse"}
 _UNKNOWN_COLUMN = "EksportKoersel"
+_CASE_ROW_DEFECTS = frozenset({Defect.bad_cpr, Defect.closed_before_opened, Defect.broken_date})
+"""Defects of the case row: the whole image is quarantined. The others break one assessment row."""
 
 
 @dataclass(frozen=True)
@@ -207,12 +209,15 @@ class CscSimulator:
 
         Equal to :meth:`GroundTruth.expected_record` but for what the extract lacks: the SagsID is the
         case number, no family case number, the caseworker's login as reference and no unit,
-        timestamps to the second.
+        timestamps to the second. A case whose row is broken is not stored; one with a broken
+        assessment is, without assessments (they are held back with the broken one).
         """
         records = []
         for case in self.truth.cases:
-            if case.id not in self.present or case.defect is not None:
+            if case.id not in self.present or case.defect in _CASE_ROW_DEFECTS:
                 continue
+            if case.defect is not None:  # a broken assessment holds back the case's assessments
+                case = replace(case, assessments=[], defect=None)  # noqa: PLW2901 - the case as stored
             record = self.truth.expected_record(case, persons).model_dump()
             worker = self.truth.caseworkers[case.caseworker_ref]
             record |= {
