@@ -338,7 +338,6 @@ class CscSocialAdapter(Adapter):
                 yield from self._apply(folder, manifest, after.encode(), status)
             except SetRejected as exc:
                 status.status, status.klass, status.detail = REJECTED, exc.klass, str(exc)
-                log.warning("%s rejected (%s): %s", folder.name, exc.klass, exc)
                 if ledger.find(folder.name) is None and held_by is None:
                     held_by = status
                 continue
@@ -406,7 +405,10 @@ class CscSocialAdapter(Adapter):
             if not stat.S_ISREG(path.lstat().st_mode):
                 raise SetRejected(MISSING_FILE, f"{name}/{listed}: is not a regular file (a link?); it is not read")
         order = [*required, *sorted(set(manifest.files) - set(required))]
-        ordered = [_stage_file(folder / listed, stage) for listed in order]
+        try:
+            ordered = [_stage_file(folder / listed, stage) for listed in order]
+        except OSError as exc:
+            raise AdapterError(f"{name}/{Path(exc.filename or '').name}: cannot be read: {exc.strerror}") from None
         for scan in ordered:
             promised = manifest.files[scan.name]
             if scan.sha256 != promised["sha256"]:
