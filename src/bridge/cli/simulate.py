@@ -76,14 +76,12 @@ def simulate(  # noqa: PLR0917 - typer turns each parameter into an option
         options["nights"] = str(nights)
     request = SimulatorRequest(truth=truth, host=host, port=port, directory=directory, options=options)
     with factory(request) as running:
-        if not running.serving:
-            typer.echo(f"{name} simulator wrote {len(truth.cases)} cases to {running.location}")
-            typer.echo("Sync from it with this source in bridge.toml:\n")
-            typer.echo(_settings_toml(name, municipality, running.settings))
-            return
-        typer.echo(f"{name} simulator with {len(truth.cases)} cases at {running.location}")
+        where = "at" if running.serving else "written to"
+        typer.echo(f"{name} simulator with {len(truth.cases)} cases {where} {running.location}")
         typer.echo("Sync from it with this source in bridge.toml:\n")
         typer.echo(_settings_toml(name, municipality, running.settings))
+        if not running.serving:  # a file-based simulator is done once its files are written
+            return
         typer.echo("\nPress Ctrl-C to stop.")
         try:
             _wait_until_interrupted()
