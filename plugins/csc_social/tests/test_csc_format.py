@@ -21,7 +21,14 @@ from bridge.adapter import Batch, Kept, SourceContext
 from bridge.errors import AdapterError
 from bridge.privacy import Pseudonymizer
 from bridge_csc_social import wire
-from bridge_csc_social.adapter import CscSocialAdapter, CscSocialConfig
+from bridge_csc_social.adapter import (
+    DETAILED,
+    AppliedSet,
+    CscSocialAdapter,
+    CscSocialConfig,
+    Ledger,
+    files_digest,
+)
 from bridge_csc_social.simulator import rewrite_file
 
 SAMPLE = Path(__file__).parent / "reference" / "sample"
@@ -283,3 +290,34 @@ def test_amounts_have_a_decimal_comma(text: str, value: str) -> None:
 def test_what_is_no_amount(text: str) -> None:
     with pytest.raises(ValueError, match="is not an amount"):
         wire.parse_amount(text)
+
+
+def test_the_ledger_keeps_older_sets_by_digest_and_still_knows_them() -> None:
+    files = {"cases.csv": {"rows": 5, "sha256": "ab" * 32}}
+    ledger = Ledger()
+    for day in range(1, DETAILED + 3):
+        name = f"extract-2026{day // 28 + 1:02d}{day % 28 + 1:02d}-020000"
+        ledger = ledger.with_set(AppliedSet.of(name, day == 1, files))
+    encoded = json.loads(ledger.encode())["applied"]
+    assert [isinstance(entry[2], str) for entry in encoded] == [True, True] + [False] * DETAILED
+    again = Ledger.decode(ledger.encode())
+    assert again.find(encoded[0][0]) == AppliedSet(encoded[0][0], True, None, files_digest(files))
+    assert [s.digest for s in again.applied] == [s.digest for s in ledger.applied]
+    assert again.encode() == ledger.encode()
+
+
+def test_an_old_set_redelivered_different_is_a_conflict_told_by_digest(
+    tmp_path: Path, persons_: Pseudonymizer
+) -> None:
+    drop = drop_with(tmp_path, (FULL, FULL))
+    reading = Reading(drop, persons_)
+    reading.fetch()
+    assert reading.cursor is not None
+    old = Ledger.decode(reading.cursor).applied[0]
+    reading.cursor = Ledger([AppliedSet(old.name, old.full, None, old.digest)]).encode()
+    assert reading.fetch() == ([], None)  # the same set again: known by its digest
+    edit(drop / FULL, "cases.csv", lambda t: t.replace("Bo Åberg", "Bo Aaberg"))
+    _, error = reading.fetch()
+    assert reading.statuses() == [(FULL, "rejected:conflict")]
+    delivered = json.loads((drop / FULL / "manifest.json").read_text(encoding="utf-8"))["files"]
+    assert f"its files map has the digest {files_digest(delivered)}, the applied one {old.digest}" in str(error)

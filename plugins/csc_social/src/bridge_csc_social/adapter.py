@@ -16,6 +16,7 @@ size of a set. Nothing in the drop folder is ever written, moved or deleted.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import logging
@@ -59,6 +60,8 @@ OUT_OF_ORDER = "out_of_order"
 NO_BASELINE = "no_baseline"
 
 LEDGER_FORMAT = "csc-ledger-1"
+DETAILED = 62
+"""How many of the most recent applied sets the ledger keeps with their whole ``files`` map (two months)."""
 MAX_MANIFEST_BYTES = 1024 * 1024
 _LISTED_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*\.csv$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -89,16 +92,32 @@ class CscSocialConfig(AdapterConfig):
 Files = dict[str, dict[str, Any]]
 
 
+def files_digest(files: Files) -> str:
+    """A digest of a manifest's ``files`` map: equal maps, equal digests."""
+    return hashlib.sha256(json.dumps(files, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
 @dataclass(frozen=True)
 class AppliedSet:
     name: str
     full: bool
-    files: Files
+    files: Files | None
+    """The manifest's ``files`` map; ``None`` for an older set the ledger keeps by digest only."""
+    digest: str
+
+    @classmethod
+    def of(cls, name: str, full: bool, files: Files) -> AppliedSet:
+        return cls(name, full, files, files_digest(files))
 
 
 @dataclass
 class Ledger:
-    """The sets applied so far, in name order; encoded as the source's cursor."""
+    """The sets applied so far, in name order; encoded as the source's cursor.
+
+    The most recent :data:`DETAILED` sets keep their whole ``files`` map, so a conflicting
+    re-delivery is told file by file; older ones keep a digest of it, which is enough to know a
+    re-delivery again and keeps the cursor (stored with every run) small over the years.
+    """
 
     applied: list[AppliedSet] = field(default_factory=list)
 
@@ -110,12 +129,21 @@ class Ledger:
             data = json.loads(cursor)
             if data.get("format") != LEDGER_FORMAT:
                 raise ValueError("not a CSC Social ledger")
-            return cls([AppliedSet(n, bool(f), dict(files)) for n, f, files in data["applied"]])
+            applied = []
+            for name, full, files in data["applied"]:
+                if isinstance(files, str):
+                    applied.append(AppliedSet(name, bool(full), None, files))
+                else:
+                    applied.append(AppliedSet.of(name, bool(full), dict(files)))
+            return cls(applied)
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             raise AdapterError(f"the stored cursor is not a CSC Social ledger ({exc}); sync with --full") from None
 
     def encode(self) -> str:
-        applied = [[s.name, s.full, s.files] for s in self.applied]
+        older = len(self.applied) - DETAILED
+        applied = [
+            [s.name, s.full, s.digest if i < older or s.files is None else s.files] for i, s in enumerate(self.applied)
+        ]
         return json.dumps({"format": LEDGER_FORMAT, "applied": applied}, sort_keys=True, separators=(",", ":"))
 
     def find(self, name: str) -> AppliedSet | None:
@@ -333,7 +361,7 @@ class CscSocialAdapter(Adapter):
                     if status.status == SKIPPED_IN_PROGRESS and held_by is None:
                         held_by = status
                     continue
-                applied = AppliedSet(folder.name, manifest.full, manifest.files)
+                applied = AppliedSet.of(folder.name, manifest.full, manifest.files)
                 after = ledger.with_set(applied)
                 yield from self._apply(folder, manifest, after.encode(), status)
             except SetRejected as exc:
@@ -360,13 +388,18 @@ class CscSocialAdapter(Adapter):
         manifest = read_manifest(folder)
         known = ledger.find(name)
         if known is not None:
-            if known.files == manifest.files:
+            if known.digest == files_digest(manifest.files):
                 status.status = SKIPPED_ALREADY_APPLIED
                 return None
+            differs = (
+                _differences(known.files, manifest.files)
+                if known.files is not None
+                else f"its files map has the digest {files_digest(manifest.files)}, the applied one {known.digest}"
+            )
             raise SetRejected(
                 CONFLICT,
                 f"{name}: was applied with another manifest; a different set under the same name is never "
-                f"applied by itself ({_differences(known.files, manifest.files)})",
+                f"applied by itself ({differs})",
             )
         last_full, last = ledger.last_full, ledger.last
         if last_full is not None and name < last_full:
