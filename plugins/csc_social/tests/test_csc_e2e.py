@@ -171,3 +171,14 @@ def test_bridge_simulate_writes_nights_into_a_drop_folder(tmp_path: Path) -> Non
                        cwd=tmp_path, env={})
     assert wrong.returncode == 2
     assert "unknown option 'truncated'" in wrong.stderr
+
+
+def test_quarantine_replay_says_what_settles_a_row(store: Store, secret_env: str, tmp_path: Path) -> None:
+    from bridge.errors import BridgeError
+    from bridge.sync.replay import replay_quarantined
+
+    write_nights(make_truth(invalid=1), tmp_path / "drop", 1)
+    config = make_config(tmp_path / "drop")
+    assert run_sync(store, config, SOURCE).quarantined > 0
+    with pytest.raises(BridgeError, match="ask the vendor for a corrected delivery"):
+        replay_quarantined(store, config, SOURCE)

@@ -331,6 +331,13 @@ class CscSocialAdapter(Adapter):
         sets = sum(1 for _ in self._folders())
         log.info("the drop folder %s holds %d extract sets", drop, sets)
 
+    def parse_payload(self, payload: str) -> CaseRecord:
+        """A row is part of a case image, so it is not replayed alone: a corrected delivery settles it."""
+        raise NotImplementedError(
+            "the csc_social adapter does not replay quarantined rows: a row belongs to its case image in a set; "
+            "ask the vendor for a corrected delivery, and the next sync settles the case's entries"
+        )
+
     def _folders(self) -> Iterator[Path]:
         """The set folders in name order; anything else is ignored, a symlink refused (and logged)."""
         try:
