@@ -22,7 +22,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check --no-cache src plugins tests benchmarks
 
 types: $(STAMP)
-	$(BIN)/mypy src/bridge plugins/sbsys/src/bridge_sbsys plugins/dubu/src/bridge_dubu
+	$(BIN)/mypy src/bridge plugins/sbsys/src/bridge_sbsys plugins/dubu/src/bridge_dubu plugins/csc_social/src/bridge_csc_social
 
 unit: $(STAMP)
 	$(BIN)/pytest -q

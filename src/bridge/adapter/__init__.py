@@ -10,7 +10,7 @@
 Import from here; the modules are the package's own layout.
 """
 
-from bridge.adapter.base import INCOMPLETE, Adapter, AdapterConfig, Batch, Rejection, SourceContext
+from bridge.adapter.base import INCOMPLETE, Adapter, AdapterConfig, Batch, Kept, Rejection, SourceContext
 from bridge.adapter.http import (
     DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_RETRY,
@@ -34,6 +34,7 @@ __all__ = [
     "Adapter",
     "AdapterConfig",
     "Batch",
+    "Kept",
     "OffsetPages",
     "PagingMismatch",
     "Rejection",

@@ -56,6 +56,19 @@ class Rejection:
         return self.reason.startswith(INCOMPLETE)
 
 
+@dataclass(frozen=True, slots=True)
+class Kept:
+    """Children of a case that keep their stored version when the case is written (the source sent them broken)."""
+
+    measures: frozenset[str] = frozenset()
+    """References of measures whose stored row stays as it is."""
+    events: frozenset[str] = frozenset()
+    """References of events whose stored row stays as it is."""
+    assessments: bool = False
+    """Every stored assessment of the case stays as it is, and the record's are not written: the
+    store has no reference for a single assessment to keep."""
+
+
 @dataclass(slots=True)
 class Batch:
     """Records and rejections, plus the cursor that resumes *after* them."""
@@ -65,6 +78,17 @@ class Batch:
     cursor: str | None = None
     expected: int | None = None
     """How many records this fetch yields in all, when the source says (a listing's total); for progress only."""
+    deleted: list[str] = field(default_factory=list)
+    """References of cases the source says it no longer has: marked deleted (never removed) with the batch."""
+    continues: bool = False
+    """The next batch belongs to this batch's transaction: nothing commits until a batch without
+    ``continues`` ends the group, whose ``cursor`` is then stored. For sources whose unit of change
+    (an extract file set) is larger than a batch should be in memory."""
+    kept: dict[str, Kept] = field(default_factory=dict)
+    """Per case reference, children whose stored version stays when the case is written (see :class:`Kept`)."""
+    snapshot: bool = False
+    """The records and rejections of this transaction (this batch and those it continues) are every
+    case the source has: live cases of the source that are not among them are marked deleted in it."""
 
 
 @dataclass(frozen=True, slots=True)

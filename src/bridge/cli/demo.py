@@ -10,7 +10,9 @@ reported unchanged.
 
 from __future__ import annotations
 
+import json
 import secrets
+import tempfile
 from datetime import date
 from pathlib import Path
 from typing import Annotated
@@ -22,14 +24,15 @@ from sqlmodel import col
 
 from bridge.cli.output import console, notice
 from bridge.cli.sources import show_runs
-from bridge.config import SourceSettings, load_config
+from bridge.config import SimulatedSource, SourceSettings, load_config
 from bridge.model.tables import Case
+from bridge.privacy import Pseudonymizer
 from bridge.store import Store, open_store
 from bridge.sync import run_sync
 from bridge.synthetic.truth import GroundTruth
 
 DEMO_CONFIG = """\
-# The bridge demo: three synthetic municipalities. Safe to delete.
+# The bridge demo: four synthetic municipalities. Safe to delete.
 [privacy]
 secret_file = "person-key.secret"   # a random demo secret, made on the first run
 
@@ -72,6 +75,34 @@ seed = 851
 caseworkers = 8
 invalid = 3
 """
+
+# CSC Social delivers nightly extract sets into a drop folder (over SFTP). The demo writes three
+# nights of a synthetic municipality there with the extract simulator: a full set, then deltas.
+CSC_SOURCE = "esbjerg-csc"
+CSC_DEMO = """
+# CSC Social: nightly extract sets in a drop folder, which bridge only reads. The demo wrote three
+# nights there (a full set, then two deltas); `bridge sync` applies what is new and skips the rest.
+[[sources]]
+name = "esbjerg-csc"
+adapter = "csc_social"
+municipality = "561"
+municipality_name = "Esbjerg"
+[sources.settings]
+drop = {drop}
+"""
+CSC_TRUTH = SimulatedSource(seed=561, caseworkers=6, invalid=3)
+
+
+def _csc_drop(drop: Path, persons: Pseudonymizer) -> int:
+    """Write the CSC Social demo's nights into ``drop`` (once); the number of cases they leave live."""
+    from bridge.simulation import SimulatorRequest, simulator_for
+
+    factory = simulator_for("csc_social")
+    with tempfile.TemporaryDirectory() as scratch:
+        target = drop if not drop.exists() else Path(scratch) / "drop"  # the same nights, to count them
+        request = SimulatorRequest(truth=CSC_TRUTH.truth("561"), directory=target, options={"nights": "3"})
+        with factory(request) as running:
+            return len(running.handle.expected_records(persons))
 
 
 def _truth(source: SourceSettings) -> GroundTruth:
@@ -162,7 +193,8 @@ def demo(
     directory.mkdir(parents=True, exist_ok=True)
     config_path = directory / "bridge.toml"
     if not config_path.exists():
-        config_path.write_text(DEMO_CONFIG, encoding="utf-8")
+        drop = json.dumps(str((directory / "csc-drop").resolve()))
+        config_path.write_text(DEMO_CONFIG + CSC_DEMO.format(drop=drop), encoding="utf-8")
     secret_path = directory / "person-key.secret"
     if not secret_path.exists():
         secret_path.write_text(secrets.token_urlsafe(32), encoding="utf-8")
@@ -172,9 +204,14 @@ def demo(
     expected = 0
     runs = []
     for source in config.sources:
-        expected += sum(1 for _ in _truth(source).valid_cases())
+        if source.name == CSC_SOURCE:
+            expected += _csc_drop(Path(source.settings["drop"]), config.pseudonymizer())
+        else:
+            expected += sum(1 for _ in _truth(source).valid_cases())
         notice(f"syncing {source.name} ({source.adapter}) …")
-        runs.append(run_sync(store, config, source.name, full=True))
+        # The extract source reconciles through its own ledger (a full set marks what it lacks deleted);
+        # --full would replay every set in the drop, so it syncs as cron does.
+        runs.append(run_sync(store, config, source.name, full=source.name != CSC_SOURCE))
     html = get_plugins().report_formats()["html"]
     report = write_scoring_report(store, directory / "scores.html", html, as_of=DEFAULT_AS_OF)
     tilsyn = _tilsyn(store, directory, DEFAULT_AS_OF) + _compare(store, directory, DEFAULT_AS_OF)

@@ -40,11 +40,16 @@ def simulate(  # noqa: PLR0917 - typer turns each parameter into an option
     directory: Annotated[
         Path | None,
         typer.Option(
+            "--directory",
+            "--drop",
             help=(
                 "Folder a simulator writes its files to: extracts of file-based sources, "
                 "the DUBU simulator's TLS certificates."
             )
         ),
+    ] = None,
+    nights: Annotated[
+        int | None, typer.Option(help="Nights of extract sets a file-based simulator writes (csc-social: 3).")
     ] = None,
     set_: Annotated[
         list[str] | None, typer.Option("--set", help="Simulator option KEY=VALUE (repeatable), e.g. latency=0.02.")
@@ -54,6 +59,7 @@ def simulate(  # noqa: PLR0917 - typer turns each parameter into an option
 
     Prints the ``bridge.toml`` source block that syncs from it.
     """
+    name = name.replace("-", "_")  # csc-social names the csc_social adapter
     factory = simulator_for(name)
     workers = caseworkers if caseworkers is not None else max(1, round(cases / 45))
     truth = generate(
@@ -65,13 +71,17 @@ def simulate(  # noqa: PLR0917 - typer turns each parameter into an option
         as_of=date.today(),
         municipality_codes=[municipality],
     )
-    request = SimulatorRequest(
-        truth=truth, host=host, port=port, directory=directory, options=parse_options(set_ or [])
-    )
+    options = parse_options(set_ or [])
+    if nights is not None:
+        options["nights"] = str(nights)
+    request = SimulatorRequest(truth=truth, host=host, port=port, directory=directory, options=options)
     with factory(request) as running:
-        typer.echo(f"{name} simulator with {len(truth.cases)} cases at {running.location}")
+        where = "at" if running.serving else "written to"
+        typer.echo(f"{name} simulator with {len(truth.cases)} cases {where} {running.location}")
         typer.echo("Sync from it with this source in bridge.toml:\n")
         typer.echo(_settings_toml(name, municipality, running.settings))
+        if not running.serving:  # a file-based simulator is done once its files are written
+            return
         typer.echo("\nPress Ctrl-C to stop.")
         try:
             _wait_until_interrupted()

@@ -55,6 +55,8 @@ class RunningSimulator:
     """The ``[sources.settings]`` of a ``bridge.toml`` source that reads this simulator."""
     handle: Any = None
     """The simulator's own object, for tests and the demo (e.g. to modify cases)."""
+    serving: bool = True
+    """False for a simulator that has written its files and is done: ``bridge simulate`` then exits."""
 
 
 SimulatorFactory = Callable[[SimulatorRequest], AbstractContextManager[RunningSimulator]]

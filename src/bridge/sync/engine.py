@@ -11,9 +11,10 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 
-from sqlalchemy import and_, select
+from sqlalchemy import Connection, and_, select
 
 from bridge.adapter import INCOMPLETE, Adapter, Batch
 from bridge.config import BridgeConfig
@@ -28,6 +29,7 @@ from bridge.sync.writer import (
     _resolve_quarantine,
     ensure_municipality,
     mark_deleted,
+    mark_gone,
     quarantine,
     utcnow,
     write_records,
@@ -128,7 +130,7 @@ def run_sync(
                 total.updated,
                 total.unchanged,
                 total.quarantined,
-                deleted,
+                run.deleted,
                 extra={"fields": {**fields, **run_fields(run), "duration_s": _since(began)}},
             )
             return run
@@ -170,7 +172,9 @@ def _refetch_incomplete(
     returned: set[str] = set()
     for batch in batches:
         batch.cursor = cursor
-        total += _commit(store, source, run_id, batch)
+        with store.transaction() as conn:
+            total += _write(conn, source, run_id, batch)
+            ledger.set_cursor(conn, source, cursor, run_id)
         fetched += len(batch.records) + len(batch.rejections)
         returned.update(r.source_ref for r in batch.records)
         returned.update(r.source_ref for r in batch.rejections if r.source_ref)
@@ -194,34 +198,50 @@ def _fetch_all(
     fetched = 0
     seen: set[str] | None = set() if full else None
     expected: int | None = None
-    for number, batch in enumerate(batches, start=1):
-        expected = batch.expected if batch.expected is not None else expected
-        counts = _commit(store, source, run_id, batch)
-        total += counts
-        size = len(batch.records) + len(batch.rejections)
-        fetched += size
-        if seen is not None:
-            # A case the source still has but sent broken is not deleted.
-            seen.update(r.source_ref for r in batch.records)
-            seen.update(r.source_ref for r in batch.rejections if r.source_ref)
-        if on_batch is not None:
-            on_batch(BatchDone(source, run_id, number, counts, total, fetched, expected))
+    with ExitStack() as group:
+        conn: Connection | None = None
+        in_group: set[str] = set()
+        for number, batch in enumerate(batches, start=1):
+            expected = batch.expected if batch.expected is not None else expected
+            if conn is None:
+                conn = group.enter_context(store.transaction())
+            counts = _write(conn, source, run_id, batch)
+            refs = {r.source_ref for r in batch.records} | {r.source_ref for r in batch.rejections if r.source_ref}
+            in_group |= refs
+            if not batch.continues:
+                if batch.snapshot:
+                    gone = mark_deleted(conn, source, in_group, utcnow())
+                    ledger.add_to_run(conn, run_id, fetched=0, counts=WriteCounts(), cursor=batch.cursor, deleted=gone)
+                ledger.set_cursor(conn, source, batch.cursor, run_id)
+                group.close()
+                conn = None
+                in_group = set()
+            total += counts
+            fetched += len(batch.records) + len(batch.rejections)
+            if seen is not None:
+                # A case the source still has but sent broken is not deleted.
+                seen |= refs
+            if on_batch is not None:
+                on_batch(BatchDone(source, run_id, number, counts, total, fetched, expected))
+        if conn is not None:
+            raise BridgeError(f"the {source} source ended in the middle of a transaction; nothing of it is stored")
     return total, fetched, seen
 
 
-def _commit(store: Store, source: str, run_id: int, batch: Batch) -> WriteCounts:
+def _write(conn: Connection, source: str, run_id: int, batch: Batch) -> WriteCounts:
+    """Write one batch inside the transaction ``conn``; the caller commits it (with its cursor)."""
     now = utcnow()
-    with store.transaction() as conn:
-        counts = write_records(conn, source, batch.records, run_id=run_id, now=now)
-        counts.quarantined = quarantine(conn, source, batch.rejections, run_id=run_id, now=now)
-        ledger.add_to_run(
-            conn,
-            run_id,
-            fetched=len(batch.records) + len(batch.rejections),
-            counts=counts,
-            cursor=batch.cursor,
-        )
-        ledger.set_cursor(conn, source, batch.cursor, run_id)
+    counts = write_records(conn, source, batch.records, run_id=run_id, now=now, kept=batch.kept)
+    counts.quarantined = quarantine(conn, source, batch.rejections, run_id=run_id, now=now)
+    gone = mark_gone(conn, source, batch.deleted, now)
+    ledger.add_to_run(
+        conn,
+        run_id,
+        fetched=len(batch.records) + len(batch.rejections),
+        counts=counts,
+        cursor=batch.cursor,
+        deleted=gone,
+    )
     return counts
 
 

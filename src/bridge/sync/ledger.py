@@ -46,7 +46,9 @@ def start_run(store: Store, source: str, *, full: bool, cursor: str | None) -> i
     return int(run_id)
 
 
-def add_to_run(conn: Connection, run_id: int, *, fetched: int, counts: WriteCounts, cursor: str | None) -> None:
+def add_to_run(
+    conn: Connection, run_id: int, *, fetched: int, counts: WriteCounts, cursor: str | None, deleted: int = 0
+) -> None:
     conn.execute(
         update(RUNS)
         .where(RUNS.c.id == run_id)
@@ -56,6 +58,7 @@ def add_to_run(conn: Connection, run_id: int, *, fetched: int, counts: WriteCoun
             updated=RUNS.c.updated + counts.updated,
             unchanged=RUNS.c.unchanged + counts.unchanged,
             quarantined=RUNS.c.quarantined + counts.quarantined,
+            deleted=RUNS.c.deleted + deleted,
             cursor_after=cursor,
         )
     )
@@ -66,7 +69,7 @@ def finish_run(store: Store, run_id: int, status: str, *, deleted: int = 0, erro
         conn.execute(
             update(RUNS)
             .where(RUNS.c.id == run_id)
-            .values(status=status, finished_at=utcnow(), deleted=deleted, error=error)
+            .values(status=status, finished_at=utcnow(), deleted=RUNS.c.deleted + deleted, error=error)
         )
     return get_run(store, run_id)
 

@@ -8,7 +8,7 @@ written through SQLAlchemy Core with the dialect's ON CONFLICT, never one by one
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, Connection, Table, and_, delete, select, u
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from bridge.adapter import Rejection
+from bridge.adapter import Kept, Rejection
 from bridge.dst.files import MEASURE_REF_PREFIX as DST_MEASURE_PREFIX
 from bridge.model.records import CaseRecord
 from bridge.model.tables import ASSESSMENTS, CASES, CASEWORKERS, EVENTS, MEASURES, MUNICIPALITIES, QUARANTINE
@@ -165,13 +165,20 @@ def _children(case_id: int, record: CaseRecord) -> tuple[list[dict[str, Any]], .
 
 
 def write_records(
-    conn: Connection, source: str, records: Iterable[CaseRecord], *, run_id: int | None, now: datetime
+    conn: Connection,
+    source: str,
+    records: Iterable[CaseRecord],
+    *,
+    run_id: int | None,
+    now: datetime,
+    kept: Mapping[str, Kept] | None = None,
 ) -> WriteCounts:
     """Upsert ``records`` of ``source``; unchanged ones (same content hash) are only counted.
 
     A changed case has its measures, assessments and events replaced as a whole, so the
-    stored case always equals the last record received. A case the source sends twice
-    in one batch is written once, as its last version.
+    stored case always equals the last record received — except the children ``kept`` names
+    for it, whose stored version stays. A case the source sends twice in one batch is
+    written once, as its last version.
     """
     latest = {r.source_ref: r for r in records}
     counts = WriteCounts()
@@ -213,26 +220,45 @@ def write_records(
             select(CASES.c.source_ref, CASES.c.id).where(and_(CASES.c.source == source, CASES.c.source_ref.in_(chunk)))
         )
         ids.update((row.source_ref, row.id) for row in result)
-    case_ids = list(ids.values())
+    kept = {ref: keep for ref, keep in (kept or {}).items() if ref in ids}
+    case_ids = [case_id for ref, case_id in ids.items() if ref not in kept]
     for table in (MEASURES, ASSESSMENTS, EVENTS):
         for chunk in _chunks(case_ids):
-            belongs: ColumnElement[bool] = table.c.case_id.in_(chunk)
-            if table is MEASURES:  # measures imported from a DST delivery are not the source's to replace
-                belongs = and_(belongs, ~MEASURES.c.source_ref.startswith(DST_MEASURE_PREFIX))
-            conn.execute(delete(table).where(belongs))
+            conn.execute(delete(table).where(_replaced(table, table.c.case_id.in_(chunk))))
+    for ref, keep in kept.items():
+        _delete_all_but(conn, ids[ref], keep)
     measures: list[dict[str, Any]] = []
     assessments: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
     for record, _ in changed:
         m, a, e = _children(ids[record.source_ref], record)
         measures += m
-        assessments += a
+        if not (record.source_ref in kept and kept[record.source_ref].assessments):
+            assessments += a
         events += e
     for table, child_rows in ((MEASURES, measures), (ASSESSMENTS, assessments), (EVENTS, events)):
         if child_rows:
             conn.execute(table.insert(), child_rows)
     _resolve_quarantine(conn, source, [r.source_ref for r, _ in changed], run_id, now)
     return counts
+
+
+def _replaced(table: Table, belongs: ColumnElement[bool]) -> ColumnElement[bool]:
+    """The rows of ``table`` that a changed case's record replaces, among those ``belongs`` selects."""
+    if table is MEASURES:  # measures imported from a DST delivery are not the source's to replace
+        return and_(belongs, ~MEASURES.c.source_ref.startswith(DST_MEASURE_PREFIX))
+    return belongs
+
+
+def _delete_all_but(conn: Connection, case_id: int, keep: Kept) -> None:
+    """Remove the children of one case that its record replaces, leaving those ``keep`` names."""
+    for table, refs in ((MEASURES, keep.measures), (EVENTS, keep.events)):
+        belongs = table.c.case_id == case_id
+        if refs:
+            belongs = and_(belongs, table.c.source_ref.notin_(sorted(refs)))
+        conn.execute(delete(table).where(_replaced(table, belongs)))
+    if not keep.assessments:
+        conn.execute(delete(ASSESSMENTS).where(ASSESSMENTS.c.case_id == case_id))
 
 
 def _resolve_quarantine(conn: Connection, source: str, refs: Sequence[str], run_id: int | None, now: datetime) -> None:
@@ -309,6 +335,18 @@ def mark_deleted(conn: Connection, source: str, seen: set[str], now: datetime) -
             update(CASES).where(and_(CASES.c.source == source, CASES.c.source_ref.in_(chunk))).values(deleted_at=now)
         )
     return len(gone)
+
+
+def mark_gone(conn: Connection, source: str, refs: Sequence[str], now: datetime) -> int:
+    """Mark the live cases ``refs`` of ``source`` deleted (a source's own deletion list); unknown refs do nothing."""
+    gone = 0
+    for chunk in _chunks(sorted(set(refs))):
+        gone += conn.execute(
+            update(CASES)
+            .where(and_(CASES.c.source == source, CASES.c.source_ref.in_(chunk), CASES.c.deleted_at.is_(None)))
+            .values(deleted_at=now)
+        ).rowcount
+    return gone
 
 
 def utcnow() -> datetime:
