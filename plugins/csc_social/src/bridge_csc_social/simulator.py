@@ -209,8 +209,9 @@ class CscSimulator:
 
         Equal to :meth:`GroundTruth.expected_record` but for what the extract lacks: the SagsID is the
         case number, no family case number, the caseworker's login as reference and no unit,
-        timestamps to the second, milestones as days without a time of day. A case whose row is broken is not stored; one with a broken
-        assessment is, without assessments (they are held back with the broken one).
+        timestamps to the second, milestones as days without a time of day. A case whose row is
+        broken is not stored; one with a broken assessment is, without assessments (they are held
+        back with the broken one).
         """
         records = []
         for case in self.truth.cases:
