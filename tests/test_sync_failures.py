@@ -1,0 +1,150 @@
+"""How a sync fails: never blocked by text a store cannot hold, never a driver's message with its
+parameters, never stopping the other sources; and what it keeps of what it rejects.
+
+On SQLite and PostgreSQL; every test here runs under the leak scan (tests/leakscan.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+import bridge
+from bridge.adapter import Rejection
+from bridge.config import BridgeConfig, parse_config
+from bridge.errors import ConfigError
+from bridge.plugins import registered
+from bridge.store import Store
+from bridge.sync import run_sync
+from bridge.sync.lock import source_lock
+from bridge.sync.writer import QUARANTINE_PAYLOAD_LIMIT
+from tests.leakscan import LeakScan
+from tests.scripted import SCRIPTS, ScriptedPlugin, case
+
+
+@pytest.fixture(autouse=True)
+def scripted() -> Iterator[None]:
+    with registered(ScriptedPlugin()):
+        yield
+    SCRIPTS.clear()
+
+
+def config(*scripts: str, extra: list[dict[str, Any]] | None = None) -> BridgeConfig:
+    sources = [
+        {"name": name, "adapter": "scripted", "municipality": "461", "settings": {"script": name}} for name in scripts
+    ]
+    return parse_config({"sources": [*sources, *(extra or [])]}, Path("."))
+
+
+def _forbid_people(scan: LeakScan, *records: dict[str, Any]) -> None:
+    for r in records:
+        scan.forbid(r["child_key"], r["family_key"], r["child_birth_date"])
+
+
+def test_text_with_nul_characters_is_stored_cleaned_not_a_blocked_source(
+    store: Store, secret_env: str, leak_scan: LeakScan
+) -> None:
+    leak_scan.watch(store)
+    dirty = case(
+        "1",
+        case_number="27.24.00-G01-1\x00-24",
+        caseworker={"source_ref": "cw\x001", "name": "Karen\x00 Jensen", "unit": None},
+        measures=[{"source_ref": "m1", "act": "BL", "paragraph": "32", "start": "2024-02-01", "has_grant": True,
+                   "provider": "Solsikken\x00"}],
+    )  # fmt: skip
+    broken = Rejection("2\x00", "reason with \x00 in it", '{"Id": 2, "Navn": "a\x00b"}')
+    SCRIPTS["nul"] = [[dirty, case("3"), broken]]
+    _forbid_people(leak_scan, dirty)
+    run = run_sync(store, config("nul"), "nul")
+    assert (run.status, run.inserted, run.quarantined, run.error) == ("quarantined", 2, 1, None)
+    with store.engine.connect() as conn:
+        assert conn.execute(text("SELECT case_number FROM cases WHERE source_ref = '1'")).scalar() == (
+            "27.24.00-G01-1-24"
+        )
+        assert conn.execute(text("SELECT name FROM caseworkers")).scalar() == "Karen Jensen"
+        assert conn.execute(text("SELECT provider FROM measures WHERE source_ref = 'm1'")).scalar() == "Solsikken"
+        kept = conn.execute(text("SELECT source_ref, reason, payload FROM quarantine")).one()
+    assert tuple(kept) == ("2", "reason with  in it", '{"Id": 2, "Navn": "ab"}')
+
+
+def test_a_database_error_says_what_failed_without_the_statements_parameters(
+    store: Store, secret_env: str, leak_scan: LeakScan
+) -> None:
+    # A municipality the store does not know breaks a foreign key: the driver's message would
+    # quote the row (person key, family key, birth date) and SQLAlchemy's the bound parameters.
+    records = [case(str(n), municipality="999", caseworker=None) for n in range(1, 11)]
+    SCRIPTS["fk"] = [records]
+    _forbid_people(leak_scan, *records)
+    leak_scan.watch(store)
+    with pytest.raises(Exception) as raised:
+        run_sync(store, config("fk"), "fk")
+    leak_scan.said("exception", str(raised.value))
+    [run] = bridge.Bridge(store).runs()
+    assert run.status == "failed"
+    assert run.error == f"the store refused INSERT on cases ({_driver_error(store)})"
+    assert len(run.error) < 100
+
+
+def _driver_error(store: Store) -> str:
+    if store.dialect == "postgresql":
+        return "ForeignKeyViolation, 23503"
+    return "IntegrityError, SQLITE_CONSTRAINT_FOREIGNKEY"
+
+
+def test_one_failing_source_never_stops_the_others(store: Store, secret_env: str, leak_scan: LeakScan) -> None:
+    leak_scan.watch(store)
+    SCRIPTS["crashes"] = [[case("1")], TypeError("'NoneType' object is not subscriptable")]
+    SCRIPTS["fine"] = [[case("2"), case("3")]]
+    SCRIPTS["busy"] = [[case("4")]]
+    opened = bridge.Bridge(store, config("crashes", "fine", "busy"))
+    with source_lock(store, "busy"):
+        result = opened.sync()
+    assert [(o.source, o.run.status if o.run else None, o.exit_code) for o in result.outcomes] == [
+        ("crashes", "failed", 1),
+        ("fine", "succeeded", 0),
+        ("busy", None, 3),
+    ]
+    assert result.outcomes[0].error == "TypeError: 'NoneType' object is not subscriptable"
+    assert result.runs[0].inserted == 1  # the batch before the crash stays committed
+    assert "another sync of 'busy' is running" in (result.skipped[0].error or "")
+    assert result.exit_code == 1
+    assert {c.source_ref for c in opened.cases()} == {"1", "2", "3"}
+
+
+def test_every_sources_configuration_is_checked_before_any_runs(
+    store: Store, secret_env: str, leak_scan: LeakScan
+) -> None:
+    SCRIPTS["fine"] = [[case("1")]]
+    bad_url = {
+        "name": "broken-url",
+        "adapter": "sbsys",
+        "municipality": "751",
+        "settings": {"base_url": "http://[::1", "grant_type": "client_credentials", "client_id": "bridge",
+                     "client_secret": "hemmeligt-klient-secret"},
+    }  # fmt: skip
+    leak_scan.forbid("hemmeligt-klient-secret")
+    with pytest.raises(ConfigError, match=r"sources\.broken-url\.settings\.base_url: not a valid URL") as raised:
+        bridge.Bridge(store, config("fine", extra=[bad_url])).sync()
+    leak_scan.said("exception", str(raised.value))
+    assert bridge.Bridge(store).runs() == []  # the good source did not run either
+
+
+def test_a_huge_rejected_payload_is_kept_as_a_prefix_with_the_hash_and_size_of_the_whole(
+    store: Store, secret_env: str, leak_scan: LeakScan
+) -> None:
+    leak_scan.watch(store)
+    huge = "<os2formsFormular>" + "x" * (5 * 1024 * 1024) + "</os2formsFormular>"
+    SCRIPTS["big"] = [[Rejection("7", "score form too large", huge)], [Rejection("7", "score form too large", huge)]]
+    run = run_sync(store, config("big"), "big")
+    assert run.quarantined == 2
+    [row] = bridge.Bridge(store).quarantined()  # the same payload twice is kept once, by its whole hash
+    assert len(row.payload.encode()) == QUARANTINE_PAYLOAD_LIMIT
+    assert huge.startswith(row.payload)
+    from bridge.sync.writer import payload_hash
+
+    assert row.payload_hash == payload_hash(huge)
+    assert f"payload of {len(huge):,} bytes" in row.reason
