@@ -206,14 +206,7 @@ def test_releasing_a_postgresql_lock_ends_the_session_that_holds_it(postgresql_r
         released = release_lock(store, "a")
         assert released.was_held
         assert (released.holder or "").startswith("PostgreSQL session")
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                with source_lock(store, "a"):
-                    break
-            except LockHeld:
-                assert time.monotonic() < deadline, "the released lock is still held"
-                time.sleep(0.1)
+        _acquire_soon(store, "the released lock is still held")
         assert release_lock(store, "a").was_held is False
     finally:
         holder.send_signal(signal.SIGKILL)
@@ -230,12 +223,17 @@ def test_a_postgresql_advisory_lock_dies_with_a_killed_process(postgresql_ready:
     finally:
         holder.send_signal(signal.SIGKILL)
         holder.wait()
+    _acquire_soon(store, "the advisory lock outlived its process")
+    store.dispose()
+
+
+def _acquire_soon(store: Store, failure: str) -> None:
+    """Take the lock of "a" within 10 s: the server notices a dead or ended session within moments."""
     deadline = time.monotonic() + 10
-    while True:  # the server notices the dead session within moments
+    while True:
         try:
             with source_lock(store, "a"):
-                break
+                return
         except LockHeld:
-            assert time.monotonic() < deadline, "the advisory lock outlived its process"
+            assert time.monotonic() < deadline, failure
             time.sleep(0.1)
-    store.dispose()
