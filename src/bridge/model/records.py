@@ -191,7 +191,8 @@ class CaseRecord(_Record):
             raise ValueError("case status and closing date disagree")
         # Sources list children in any order; a canonical order keeps the content hash stable.
         object.__setattr__(self, "measures", tuple(sorted(self.measures, key=_measure_order)))
-        object.__setattr__(self, "assessments", tuple(sorted(_one_per_theme(self.assessments), key=_assessment_order)))
+        scores = sorted(_without_repeats(self.assessments), key=_assessment_order)
+        object.__setattr__(self, "assessments", tuple(scores))
         object.__setattr__(self, "events", tuple(sorted(self.events, key=_event_order)))
         return self
 
@@ -201,19 +202,14 @@ class CaseRecord(_Record):
         return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def _one_per_theme(assessments: tuple[AssessmentRecord, ...]) -> list[AssessmentRecord]:
-    """One score per theme, day and assessor (one form): a repeat is kept once, two different values are an error.
+def _without_repeats(assessments: tuple[AssessmentRecord, ...]) -> list[AssessmentRecord]:
+    """The scores, each identical one (theme, day, value, assessor) once.
 
-    A theme scored twice on one form would otherwise count twice in every cohort and transition.
+    A theme a form lists twice would otherwise count twice in every cohort and transition. Two
+    different values on one day stay: they may come from two forms, and scoring resolves such a
+    pair (to the lower value); a form that holds one theme twice is the adapter's to reject.
     """
-    kept: dict[tuple[Theme, date, str | None], AssessmentRecord] = {}
-    for a in assessments:
-        key = (a.theme, a.assessed_on, a.assessor)
-        if key in kept and kept[key].value != a.value:
-            day = a.assessed_on.isoformat()
-            raise ValueError(f"theme {a.theme.value} is scored twice on {day} with different values")
-        kept[key] = a
-    return list(kept.values())
+    return list(dict.fromkeys(assessments))
 
 
 def _measure_order(m: MeasureRecord) -> tuple[str, str]:
