@@ -9,13 +9,14 @@ import pytest
 
 from bridge.config import BridgeConfig, parse_config
 from bridge.errors import LockHeld
+from bridge.model.records import CaseRecord
 from bridge.privacy import Pseudonymizer
 from bridge.store import Store
 from bridge.sync import BatchDone, exit_code, run_sync
 from bridge.sync import ledger as ledger_module
 from bridge.sync.lock import source_lock
 from bridge.sync.replay import replay_quarantined
-from bridge.synthetic.adapter import SyntheticConfig
+from bridge.synthetic.adapter import SyntheticAdapter, SyntheticConfig
 from bridge.synthetic.truth import GroundTruth
 from tests.storecheck import dump, hashes, stored_records
 
@@ -141,12 +142,65 @@ def test_bad_records_are_quarantined_with_reasons_and_good_ones_land(
 
 
 def test_replay_stores_what_now_passes_and_keeps_the_rest(
-    store: Store, persons: Pseudonymizer, secret_env: str
+    store: Store, persons: Pseudonymizer, secret_env: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     config = make_config(invalid=5)
     run_sync(store, config, "syn")
+    from bridge.api import Bridge
+
+    [broken_date] = [q for q in Bridge(store).quarantined() if "2023-02-30" in q.reason]
+    # The cause is fixed: the adapter now reads the impossible date as the month's last day.
+    parse = SyntheticAdapter.parse_payload
+
+    def fixed(self: SyntheticAdapter, payload: str) -> CaseRecord:
+        return parse(self, payload.replace("2023-02-30", "2023-02-28"))
+
+    monkeypatch.setattr(SyntheticAdapter, "parse_payload", fixed)
     result = replay_quarantined(store, config, "syn")
-    assert (result.accepted, result.still_rejected) == (0, 5)
+    assert (result.accepted, result.still_rejected) == (1, 4)
+    stored = stored_records(store, "syn")[broken_date.source_ref or ""]
+    assert stored.opened.isoformat() == "2023-02-28"
+    replay = ledger_module.get_run(store, result.run_id)
+    assert (replay.status, replay.fetched, replay.inserted, replay.quarantined) == ("quarantined", 5, 1, 4)
+    left = Bridge(store).quarantined()
+    assert broken_date.id not in {q.id for q in left}
+    assert len(left) == 4
+    [resolved] = [q for q in Bridge(store).quarantined(include_resolved=True) if q.id == broken_date.id]
+    assert resolved.resolved_run_id == result.run_id
+
+
+def test_replay_has_the_lifecycle_of_a_sync(store: Store, secret_env: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = make_config(invalid=5)
+    run_sync(store, config, "syn")
+    with source_lock(store, "syn"), pytest.raises(LockHeld):
+        replay_quarantined(store, config, "syn")
+    stale = ledger_module.start_run(store, "syn", full=False, cursor=None)  # a run whose process died
+
+    def crash(self: SyntheticAdapter, payload: str) -> None:
+        raise RuntimeError("parser crashed")
+
+    monkeypatch.setattr(SyntheticAdapter, "parse_payload", crash)
+    with pytest.raises(RuntimeError):
+        replay_quarantined(store, config, "syn")
+    assert ledger_module.get_run(store, stale).status == "abandoned"
+    failed = ledger_module.get_run(store, stale + 1)
+    assert (failed.status, failed.error) == ("failed", "RuntimeError: parser crashed")
+
+
+def test_a_full_run_killed_midway_leaves_the_incremental_cursor_where_it_was(
+    store: Store, persons: Pseudonymizer, secret_env: str
+) -> None:
+    first = run_sync(store, make_config(), "syn")
+    with store.transaction() as conn:
+        before = ledger_module.get_cursor(conn, "syn")
+    assert before == first.cursor_after
+    with pytest.raises(RuntimeError):
+        run_sync(store, make_config(fail_after_batches=2), "syn", full=True)
+    with store.transaction() as conn:
+        assert ledger_module.get_cursor(conn, "syn") == before
+    full = run_sync(store, make_config(), "syn", full=True)
+    with store.transaction() as conn:
+        assert ledger_module.get_cursor(conn, "syn") == full.cursor_after == before
 
 
 def test_full_sync_marks_vanished_cases_deleted_and_never_removes_them(
