@@ -222,3 +222,20 @@ def test_quarantine_show_prints_the_payload_only_on_request_and_masked(
     replayed = bridge_cli("quarantine", "replay", "syn", cwd=tmp_path, env=env)
     assert replayed.returncode == 4
     assert "0 stored, 5 still rejected" in replayed.stderr
+
+
+def test_lock_release_wants_force_names_the_holder_and_teaches_in_its_help(
+    store: Store, store_url: str, tmp_path: Path
+) -> None:
+    write_config(tmp_path)
+    env = env_for(store_url)
+    unforced = bridge_cli("lock", "release", "syn", cwd=tmp_path, env=env)
+    assert unforced.returncode == 2
+    assert "add --force" in unforced.stderr
+    assert bridge_cli("lock", "release", "nope", "--force", cwd=tmp_path, env=env).returncode == 2
+    released = bridge_cli("--format", "json", "lock", "release", "syn", "--force", cwd=tmp_path, env=env)
+    assert released.returncode == 0, released.stderr
+    assert json.loads(released.stdout) == {"source": "syn", "was_held": False, "holder": None}
+    helped = bridge_cli("lock", "release", "--help", cwd=tmp_path, env=env)
+    assert "ends the database session" in helped.stdout
+    assert "end that process" in helped.stdout

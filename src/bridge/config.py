@@ -197,7 +197,7 @@ def _anchor_sqlite(url: str, base_dir: Path) -> str:
     """``url``, with a relative SQLite file path taken from ``base_dir`` instead of the working directory."""
     try:
         parsed = make_url(url)
-    except ArgumentError:
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
         raise ConfigError("store.url: not a database URL (e.g. sqlite:///bridge.db)") from None
     database = parsed.database
     if (
