@@ -75,7 +75,7 @@ client_secret_env = "ODENSE_SECRET"
 @pytest.mark.parametrize(
     ("database", "url", "said"),
     [
-        ("sqlite:////proc/bridge/bridge.db", "https://sbsip.example", "cannot create the store's directory /proc/bridge"),
+        ("sqlite:////proc/bridge/bridge.db", "https://sbsip.example", "cannot create the store's directory"),
         ("postgresql://bridge:Hemmelig7@[::1/bridge", "https://sbsip.example", "not a database URL"),
         ("", "http://[::1", "sources.odense.settings.base_url: not a valid URL"),
     ],
