@@ -9,6 +9,7 @@ teardown on any hit, naming where it was.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from dataclasses import dataclass, field
@@ -16,8 +17,9 @@ from dataclasses import dataclass, field
 from sqlalchemy import text
 
 from bridge.cli.output import JsonLineFormatter
-from bridge.privacy import CprRedactingFilter
+from bridge.privacy import CprRedactingFilter, Pseudonymizer
 from bridge.store import Store
+from bridge.synthetic.truth import GroundTruth
 
 # Any CPR-shaped number is suspect in a failure message, whether the test knows it or not.
 _CPR = re.compile(r"(?<!\d)\d{6}-?\d{4}(?!\d)")
@@ -38,11 +40,20 @@ class LeakScan(logging.Handler):
         return id(self)
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.texts.append((f"log {record.name}", self.format(record)))
+        line = json.loads(self.format(record))
+        line.pop("time")  # the clock's date is not a person's
+        self.texts.append((f"log {record.name}", json.dumps(line, ensure_ascii=False)))
 
     def forbid(self, *values: object) -> None:
         """Values that must appear nowhere (person keys, birth dates, passwords, secrets)."""
         self.forbidden.update(str(v) for v in values if v)
+
+    def forbid_truth(self, truth: GroundTruth, persons: Pseudonymizer) -> None:
+        """Every CPR of a ground truth, and every valid case's person key, family key and birth date."""
+        for cpr in truth.cprs():
+            self.forbid(cpr, cpr.replace("-", ""))
+        for record in truth.expected_records(persons):
+            self.forbid(record.child_key, record.family_key, record.child_birth_date.isoformat())
 
     def said(self, where: str, message: str) -> None:
         """A message the test saw: an exception's text, a command's stderr or stdout."""

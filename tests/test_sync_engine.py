@@ -18,6 +18,7 @@ from bridge.sync.lock import source_lock
 from bridge.sync.replay import replay_quarantined
 from bridge.synthetic.adapter import SyntheticAdapter, SyntheticConfig
 from bridge.synthetic.truth import GroundTruth
+from tests.leakscan import LeakScan
 from tests.storecheck import dump, hashes, stored_records
 
 MUNICIPALITY = "461"
@@ -76,8 +77,10 @@ class Crash(RuntimeError):
 
 @pytest.mark.parametrize("crash_after", [1, 3])
 def test_crash_after_batch_k_then_rerun_gives_exactly_the_truth(
-    store: Store, persons: Pseudonymizer, secret_env: str, crash_after: int
+    store: Store, persons: Pseudonymizer, secret_env: str, crash_after: int, leak_scan: LeakScan
 ) -> None:
+    leak_scan.forbid_truth(truth_for(), persons)
+    leak_scan.watch(store)
     config = make_config()
 
     def crash(done: BatchDone) -> None:
@@ -98,9 +101,11 @@ def test_crash_after_batch_k_then_rerun_gives_exactly_the_truth(
 
 
 def test_crash_inside_a_batch_transaction_rolls_the_whole_batch_back(
-    store: Store, persons: Pseudonymizer, secret_env: str, monkeypatch: pytest.MonkeyPatch
+    store: Store, persons: Pseudonymizer, secret_env: str, monkeypatch: pytest.MonkeyPatch, leak_scan: LeakScan
 ) -> None:
     """A failure between writing the cases and writing the cursor leaves neither."""
+    leak_scan.forbid_truth(truth_for(), persons)
+    leak_scan.watch(store)
     calls = {"n": 0}
     real_set_cursor = ledger_module.set_cursor
 
@@ -120,10 +125,12 @@ def test_crash_inside_a_batch_transaction_rolls_the_whole_batch_back(
 
 
 def test_bad_records_are_quarantined_with_reasons_and_good_ones_land(
-    store: Store, persons: Pseudonymizer, secret_env: str
+    store: Store, persons: Pseudonymizer, secret_env: str, leak_scan: LeakScan
 ) -> None:
     config = make_config(invalid=5)
     truth = truth_for(invalid=5)
+    leak_scan.forbid_truth(truth, persons)
+    leak_scan.watch(store)
     run = run_sync(store, config, "syn")
     assert run.status == "quarantined"
     assert exit_code(run) == 4
@@ -169,7 +176,11 @@ def test_replay_stores_what_now_passes_and_keeps_the_rest(
     assert resolved.resolved_run_id == result.run_id
 
 
-def test_replay_has_the_lifecycle_of_a_sync(store: Store, secret_env: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_replay_has_the_lifecycle_of_a_sync(
+    store: Store, persons: Pseudonymizer, secret_env: str, monkeypatch: pytest.MonkeyPatch, leak_scan: LeakScan
+) -> None:
+    leak_scan.forbid_truth(truth_for(invalid=5), persons)
+    leak_scan.watch(store)
     config = make_config(invalid=5)
     run_sync(store, config, "syn")
     with source_lock(store, "syn"), pytest.raises(LockHeld):
