@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import socket
 from pathlib import Path
 
@@ -54,6 +55,16 @@ def test_failure_messages_keep_their_brackets(terminal: io.StringIO) -> None:
     cli_output.fail(OUTSIDE)
     cli_output.notice(OUTSIDE, label="failed")
     assert _plain(terminal).count(OUTSIDE) == 2
+
+
+def test_a_log_line_on_a_terminal_keeps_its_brackets(terminal: io.StringIO) -> None:
+    # A run's failure is logged with the server's reason phrase in it, e.g. "403 Forbidden [/policy]".
+    cli_output.configure_logging(False, json_lines=False)
+    try:
+        logging.getLogger("bridge.sync").error("sync of x failed (run 1): %s", OUTSIDE)
+    finally:
+        cli_output.configure_logging(False)
+    assert OUTSIDE in _plain(terminal)
 
 
 def test_a_source_named_like_markup_is_a_usage_error_not_a_traceback(

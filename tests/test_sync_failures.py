@@ -16,7 +16,7 @@ from sqlalchemy import text
 import bridge
 from bridge.adapter import Rejection
 from bridge.config import BridgeConfig, parse_config
-from bridge.errors import ConfigError
+from bridge.errors import AdapterError, ConfigError
 from bridge.plugins import registered
 from bridge.store import Store
 from bridge.sync import run_sync
@@ -148,3 +148,16 @@ def test_a_huge_rejected_payload_is_kept_as_a_prefix_with_the_hash_and_size_of_t
 
     assert row.payload_hash == payload_hash(huge)
     assert f"payload of {len(huge):,} bytes" in row.reason
+
+
+def test_a_url_with_credentials_in_a_failure_is_redacted_in_the_ledger_and_the_log(
+    store: Store, secret_env: str, leak_scan: LeakScan
+) -> None:
+    leak_scan.watch(store)
+    leak_scan.forbid("Hemmelig1", "s3cr3t")
+    SCRIPTS["token"] = [AdapterError("POST http://svc:Hemmelig1@idp.test/token?client_secret=s3cr3t answered 400")]
+    result = bridge.Bridge(store, config("token")).sync()
+    [outcome] = result.outcomes
+    assert outcome.error == "POST http://svc:***@idp.test/token?client_secret=*** answered 400"
+    assert outcome.run is not None
+    assert outcome.run.error == outcome.error
