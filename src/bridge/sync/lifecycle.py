@@ -1,4 +1,4 @@
-"""One run of a source, from lock to ledger: the lifecycle that sync and quarantine replay share.
+"""One run of a source, from lock to ledger: the lifecycle sync, quarantine replay and DST import share.
 
 :func:`source_run` takes the source's lock, closes runs a dead process left ``running``
 (abandoned), reads the cursor, writes the run's row and yields a :class:`RunHandle`. The block
@@ -79,7 +79,7 @@ class RunHandle:
 
 @contextmanager
 def source_run(store: Store, source: SourceSettings, *, kind: str, full: bool = False) -> Iterator[RunHandle]:
-    """Lock ``source``, start a run of ``kind`` ("sync", "replay") in the ledger and yield it.
+    """Lock ``source``, start a run of ``kind`` ("sync", "replay", "import") in the ledger and yield it.
 
     Raises :class:`bridge.errors.LockHeld` before anything is written when another run of the
     source holds the lock.
