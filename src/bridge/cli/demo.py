@@ -25,7 +25,7 @@ from bridge.cli.sources import show_runs
 from bridge.config import SourceSettings, load_config
 from bridge.model.tables import Case
 from bridge.store import Store, open_store
-from bridge.sync import run_sync
+from bridge.sync import sync_sources
 from bridge.synthetic.truth import GroundTruth
 
 DEMO_CONFIG = """\
@@ -137,12 +137,9 @@ def demo(
         secret_path.chmod(0o600)
     config = load_config(config_path)
     store = open_store(config.database_url())
-    expected = 0
-    runs = []
-    for source in config.sources:
-        expected += sum(1 for _ in _truth(source).valid_cases())
-        notice(f"syncing {source.name} ({source.adapter}) …")
-        runs.append(run_sync(store, config, source.name, full=True))
+    expected = sum(sum(1 for _ in _truth(source).valid_cases()) for source in config.sources)
+    notice("syncing " + ", ".join(f"{source.name} ({source.adapter})" for source in config.sources) + " …")
+    runs = sync_sources(store, config, full=True).runs
     report = write_scoring_report(store, directory / "scores.html", as_of=DEFAULT_AS_OF)
     tilsyn = _tilsyn(store, directory, DEFAULT_AS_OF)
     with store.engine.connect() as conn:
