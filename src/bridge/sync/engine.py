@@ -4,6 +4,10 @@ Each batch — its cases with their children, its quarantined records, the run's
 and the cursor to resume after it — is committed in one transaction. A crash at any
 point therefore loses nothing and duplicates nothing: the next run resumes after the last
 committed batch, and records it sees again are recognised by their content hash.
+
+:func:`sync_sources` is the one loop over sources (``Bridge.sync`` and ``bridge sync`` use it):
+one source's failure never stops the others. Each run goes through the lifecycle shared with
+quarantine replay (:mod:`bridge.sync.lifecycle`).
 """
 
 from __future__ import annotations
@@ -51,7 +55,8 @@ class SourceOutcome:
 
     source: str
     run: SyncRun | None
-    """The run's ledger row, a failed one included; ``None`` when the source was not run (its lock was held)."""
+    """The run's ledger row, a failed one included; ``None`` when no run began (its lock was held, or its
+    adapter could not be made)."""
     error: str | None = None
     """Why the run failed or was skipped, safe to print."""
     exit_code: int = 0
