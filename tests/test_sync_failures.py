@@ -6,22 +6,24 @@ On SQLite and PostgreSQL; every test here runs under the leak scan (tests/leaksc
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import and_, select, text
 
 import bridge
 from bridge.adapter import Rejection
 from bridge.config import BridgeConfig, parse_config
 from bridge.errors import AdapterError, ConfigError
+from bridge.model.tables import CASES
 from bridge.plugins import registered
-from bridge.store import Store
+from bridge.store import Store, open_store
 from bridge.sync import run_sync
 from bridge.sync.lock import source_lock
-from bridge.sync.writer import QUARANTINE_PAYLOAD_LIMIT
+from bridge.sync.writer import QUARANTINE_PAYLOAD_LIMIT, one_of
 from tests.leakscan import LeakScan
 from tests.scripted import SCRIPTS, ScriptedPlugin, case
 
@@ -161,3 +163,51 @@ def test_a_url_with_credentials_in_a_failure_is_redacted_in_the_ledger_and_the_l
     assert outcome.error == "POST http://svc:***@idp.test/token?client_secret=*** answered 400"
     assert outcome.run is not None
     assert outcome.run.error == outcome.error
+
+
+@pytest.mark.parametrize("analysed", [True, False], ids=["with-statistics", "never-analysed"])
+def test_postgresql_lookups_by_reference_use_the_index_under_a_generic_plan(
+    postgresql_ready: str, analysed: bool
+) -> None:
+    # psycopg prepares a statement run five times, and PostgreSQL may then plan it once for any
+    # parameters (a generic plan), with statistics or (autovacuum off) without: the writer's
+    # lookup must use the index either way. The rate as tables fill is `make bench` (pg-scaling).
+    store = open_store(postgresql_ready)
+    try:
+        with store.transaction() as conn:
+            conn.execute(text("TRUNCATE cases, municipalities RESTART IDENTITY CASCADE"))
+            conn.execute(text("INSERT INTO municipalities (code, name) VALUES ('461', 'Odense')"))
+            conn.execute(
+                text(
+                    "INSERT INTO cases (source, source_ref, municipality, child_key, child_birth_date, child_sex, "
+                    "case_number, kle, target_group, opened, status, source_modified, content_hash, synced_at) "
+                    "SELECT 'bench', n::text, '461', md5(n::text), DATE '2015-01-01', 'F', 'x', '27.24.00', "
+                    "'udsatte', DATE '2024-01-01', 'open', now(), md5(n::text), now() "
+                    "FROM generate_series(1, 50000) AS n"
+                )
+            )
+            if analysed:
+                conn.execute(text("ANALYZE cases"))
+            refs = [str(n) for n in range(1000, 1500)]
+            lookup = select(CASES.c.source_ref, CASES.c.content_hash).where(
+                and_(CASES.c.source == "bench", one_of(conn, CASES.c.source_ref, refs))
+            )
+            compiled = lookup.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+            names: list[str] = []
+            sql = re.sub(r"%\((\w+)\)s", lambda m: names.append(m.group(1)) or f"${len(names)}", compiled.string)
+            conn.execute(text("SET LOCAL plan_cache_mode = force_generic_plan"))
+            conn.exec_driver_sql(f"PREPARE lookup AS {sql}")
+            arguments = ", ".join(_literal(compiled.params[name]) for name in names)  # EXPLAIN takes no parameters
+            plan = "\n".join(row[0] for row in conn.exec_driver_sql(f"EXPLAIN EXECUTE lookup({arguments})"))
+            conn.exec_driver_sql("DEALLOCATE lookup")
+            conn.execute(text("TRUNCATE cases, municipalities RESTART IDENTITY CASCADE"))
+    finally:
+        store.dispose()
+    assert "Index" in plan, plan
+    assert "Seq Scan" not in plan, plan
+
+
+def _literal(value: object) -> str:
+    if isinstance(value, list):
+        return "ARRAY[" + ", ".join(_literal(v) for v in value) + "]"
+    return f"'{value}'"
