@@ -229,7 +229,9 @@ def write_records(
             )
         )
         ids.update((row.source_ref, row.id) for row in result)
-    case_ids = list(ids.values())
+    # Only a case stored before has children to replace; a new one has none, so a first sync
+    # runs no DELETE at all on the child tables, however large they have grown.
+    case_ids = [ids[ref] for ref in ids if ref in existing]
     for table in (MEASURES, ASSESSMENTS, EVENTS):
         for chunk in _chunks(case_ids):
             belongs: ColumnElement[bool] = one_of(conn, table.c.case_id, chunk)
