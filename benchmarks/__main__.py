@@ -1,4 +1,4 @@
-"""Run the benchmarks: ``python -m benchmarks [--cases N] [--only sync|sbsys|csc]``.
+"""Run the benchmarks: ``python -m benchmarks [--cases N] [--only sync|sbsys|csc|pg-scaling] [--scaling-cases N]``.
 
 Prints the figures and writes them to benchmarks/results/latest.json.
 """
@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from benchmarks import bench_sbsys_concurrency, csc_extract_memory, sync_throughput
+from benchmarks import bench_sbsys_concurrency, csc_extract_memory, pg_scaling, sync_throughput
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -29,7 +29,13 @@ def _print(name: str, figures: dict[str, Any], indent: str = "") -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--cases", type=int, default=3000, help="cases in the synthetic source (sync benchmark)")
-    parser.add_argument("--only", choices=("sync", "sbsys", "csc"), help="run one benchmark")
+    parser.add_argument("--only", choices=("sync", "sbsys", "csc", "pg-scaling"), help="run one benchmark")
+    parser.add_argument(
+        "--scaling-cases", type=int, default=120_000, help="cases in PostgreSQL's first sync (pg-scaling benchmark)"
+    )
+    parser.add_argument(
+        "--no-autovacuum", action="store_true", help="pg-scaling: never vacuum or analyse the tables during the run"
+    )
     args = parser.parse_args()
     results: dict[str, Any] = {}
     if args.only in (None, "sync"):
@@ -41,6 +47,9 @@ def main() -> None:
     if args.only in (None, "csc"):
         results["csc_extract_memory"] = csc_extract_memory.run(args.cases)
         _print("csc_extract_memory", results["csc_extract_memory"])
+    if args.only in (None, "pg-scaling"):
+        results["pg_scaling"] = pg_scaling.run(args.scaling_cases, autovacuum=not args.no_autovacuum)
+        _print("pg_scaling", results["pg_scaling"])
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "latest.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
 

@@ -7,6 +7,7 @@ use the default server and fail loudly if it is not there.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import pytest
@@ -15,6 +16,7 @@ from pydantic import SecretStr
 from bridge.privacy import Pseudonymizer
 from bridge.store import Store, open_store
 from bridge.testing.stores import empty
+from tests.leakscan import LeakScan
 
 TEST_SECRET = "test-secret-for-bridge"
 
@@ -62,3 +64,20 @@ def secret_env(monkeypatch: pytest.MonkeyPatch) -> str:
     """Sets the person-key secret in the environment, as an installation would."""
     monkeypatch.setenv("BRIDGE_PERSON_KEY_SECRET", TEST_SECRET)
     return TEST_SECRET
+
+
+@pytest.fixture
+def leak_scan() -> Iterator[LeakScan]:
+    """Collects the failure test's log lines, messages and ledger; fails if a person's data or a secret is in them."""
+    scan = LeakScan()
+    root = logging.getLogger()
+    root.addHandler(scan)
+    level = root.level
+    root.setLevel(logging.DEBUG)
+    try:
+        yield scan
+    finally:
+        root.removeHandler(scan)
+        root.setLevel(level)
+    hits = scan.hits()
+    assert not hits, "person data or a secret in what a failure produced:\n" + "\n".join(hits)

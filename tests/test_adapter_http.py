@@ -6,6 +6,7 @@ import gzip
 import logging
 import ssl
 import threading
+import tracemalloc
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email.utils import formatdate
@@ -510,3 +511,39 @@ def test_missing_tls_files_are_configuration_errors(tmp_path: Path) -> None:
         http_client(base_url=BASE, verify=str(tmp_path / "missing-ca.pem"))
     with pytest.raises(ConfigError, match="client certificate"):
         http_client(base_url=BASE, cert=(str(tmp_path / "c.pem"), str(tmp_path / "c.key")))
+
+
+def test_memory_stays_bounded_while_a_200_mb_answer_is_refused(mock: respx.MockRouter, policy: RetryPolicy) -> None:
+    limit = 1024 * 1024
+
+    def two_hundred_megabytes() -> Iterator[bytes]:
+        chunk = b"<FormularData>" + b"x" * 65_522
+        for _ in range(200 * 16):
+            yield chunk
+
+    mock.get("/api/fil/7").mock(return_value=httpx.Response(200, content=two_hundred_megabytes()))
+    tracemalloc.start()
+    try:
+        with (
+            http_client(base_url=BASE, retry=policy, max_response_bytes=limit) as client,
+            pytest.raises(ResponseTooLarge),
+        ):
+            client.get("/api/fil/7")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * limit  # the limit and a chunk or two, never the 200 MB
+
+
+def test_a_url_with_credentials_is_redacted_in_the_tls_warning(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, "bridge.http")
+    with http_client(base_url="https://svc:Hemmelig1@sbsys.test/?client_secret=abc", verify=False):
+        pass
+    assert "svc:***@sbsys.test" in caplog.text
+    assert "Hemmelig1" not in caplog.text
+    assert "abc" not in caplog.text
+
+
+def test_a_base_url_httpx_cannot_parse_is_a_configuration_error() -> None:
+    with pytest.raises(ConfigError, match="not a valid URL"):
+        http_client(base_url="http://[::1")

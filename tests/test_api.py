@@ -38,7 +38,7 @@ def opened(
 
 def test_sync_and_typed_reads_match_the_ground_truth(opened: bridge.Bridge, persons: Pseudonymizer) -> None:
     truth = SyntheticConfig(seed=5, caseworkers=2, invalid=2).truth("461")
-    [run] = opened.sync()
+    [run] = opened.sync().runs
     assert (run.source, run.status, run.quarantined) == ("syn", "quarantined", 2)
     assert opened.runs()[0].id == run.id
 

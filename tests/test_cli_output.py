@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import socket
 from pathlib import Path
 
@@ -12,9 +13,12 @@ import pytest
 
 from bridge.cli import main
 from bridge.cli import output as cli_output
+from bridge.privacy import Pseudonymizer
 from bridge.store import Store
 from bridge.sync import ledger
+from bridge.synthetic.adapter import SyntheticConfig
 from tests.conftest import TEST_SECRET
+from tests.leakscan import LeakScan
 from tests.storecheck import bridge_cli
 from tests.test_cli_sync import env_for
 
@@ -51,6 +55,16 @@ def test_failure_messages_keep_their_brackets(terminal: io.StringIO) -> None:
     cli_output.fail(OUTSIDE)
     cli_output.notice(OUTSIDE, label="failed")
     assert _plain(terminal).count(OUTSIDE) == 2
+
+
+def test_a_log_line_on_a_terminal_keeps_its_brackets(terminal: io.StringIO) -> None:
+    # A run's failure is logged with the server's reason phrase in it, e.g. "403 Forbidden [/policy]".
+    cli_output.configure_logging(False, json_lines=False)
+    try:
+        logging.getLogger("bridge.sync").error("sync of x failed (run 1): %s", OUTSIDE)
+    finally:
+        cli_output.configure_logging(False)
+    assert OUTSIDE in _plain(terminal)
 
 
 def test_a_source_named_like_markup_is_a_usage_error_not_a_traceback(
@@ -115,11 +129,16 @@ max_attempts = 1
 
 
 def test_under_cron_stderr_is_json_lines_and_a_failed_source_has_its_json_result(
-    store_url: str, tmp_path: Path
+    store: Store, store_url: str, tmp_path: Path, persons: Pseudonymizer, leak_scan: LeakScan
 ) -> None:
     (tmp_path / "bridge.toml").write_text(CONFIG.format(port=_closed_port()), encoding="utf-8")
     env = {**env_for(store_url), "BRIDGE_PERSON_KEY_SECRET": TEST_SECRET, "DOWN_SECRET": "s3cret-value"}
+    leak_scan.forbid_truth(SyntheticConfig(seed=5, caseworkers=2, invalid=2).truth("461"), persons)
+    leak_scan.forbid("s3cret-value", TEST_SECRET)
+    leak_scan.watch(store)
     done = bridge_cli("sync", "--format", "json", cwd=tmp_path, env=env)
+    leak_scan.said("stdout", done.stdout)
+    leak_scan.said("stderr", done.stderr)
     assert done.returncode == 1, done.stderr
     result = {r["source"]: r for r in json.loads(done.stdout)}
     assert result["down"]["status"] == "failed"

@@ -18,6 +18,7 @@ from bridge.privacy import Pseudonymizer
 from bridge.store import Store, open_store
 from bridge.synthetic.adapter import SyntheticConfig
 from tests.conftest import TEST_SECRET
+from tests.leakscan import LeakScan
 from tests.storecheck import bridge_cli, dump, hashes, stored_records
 
 pytestmark = pytest.mark.slow
@@ -52,11 +53,14 @@ def expected(seed: int = 11, caseworkers: int = 3, invalid: int = 0) -> Any:
 
 
 def test_sync_exit_codes_json_output_and_cpr_free_logs(
-    store: Store, store_url: str, tmp_path: Path, persons: Pseudonymizer
+    store: Store, store_url: str, tmp_path: Path, persons: Pseudonymizer, leak_scan: LeakScan
 ) -> None:
     write_config(tmp_path, invalid=5)
     truth = expected(invalid=5)
+    leak_scan.forbid_truth(truth, persons)
+    leak_scan.watch(store)
     done = bridge_cli("--format", "json", "sync", cwd=tmp_path, env=env_for(store_url))
+    leak_scan.said("stderr", done.stderr)
     assert done.returncode == 4, done.stderr
     [run] = json.loads(done.stdout)
     assert run["quarantined"] == 5
@@ -119,8 +123,10 @@ def _wait_for_committed_batches(store_url: str, at_least: int, proc: subprocess.
 
 
 def test_kill_minus_9_mid_run_then_rerun_leaves_exactly_the_truth(
-    store: Store, store_url: str, tmp_path: Path, persons: Pseudonymizer
+    store: Store, store_url: str, tmp_path: Path, persons: Pseudonymizer, leak_scan: LeakScan
 ) -> None:
+    leak_scan.forbid_truth(expected(), persons)
+    leak_scan.watch(store)
     write_config(tmp_path, batch_delay=0.2)
     proc = _start_slow_sync(tmp_path, store_url)
     _wait_for_committed_batches(store_url, 40, proc)
@@ -132,6 +138,7 @@ def test_kill_minus_9_mid_run_then_rerun_leaves_exactly_the_truth(
 
     write_config(tmp_path)
     rerun = bridge_cli("sync", "--format", "json", cwd=tmp_path, env=env_for(store_url))
+    leak_scan.said("stderr of the rerun", rerun.stderr)
     assert rerun.returncode == 0, rerun.stderr
     assert hashes(stored_records(store, "syn")) == hashes(truth.expected_records(persons))
     runs = json.loads(bridge_cli("runs", "--format", "json", cwd=tmp_path, env=env_for(store_url)).stdout)
@@ -140,14 +147,16 @@ def test_kill_minus_9_mid_run_then_rerun_leaves_exactly_the_truth(
 
 
 def test_second_sync_while_one_runs_exits_3_and_the_first_completes(
-    store: Store, store_url: str, tmp_path: Path, persons: Pseudonymizer
+    store: Store, store_url: str, tmp_path: Path, persons: Pseudonymizer, leak_scan: LeakScan
 ) -> None:
+    leak_scan.forbid_truth(expected(), persons)
     # Long enough per batch that the first run is still going while two more commands start on a busy machine.
     write_config(tmp_path, batch_delay=4.0)
     first = _start_slow_sync(tmp_path, store_url)
     _wait_for_committed_batches(store_url, 20, first)
     runs_before = bridge_cli("runs", "--format", "json", cwd=tmp_path, env=env_for(store_url)).stdout
     second = bridge_cli("sync", cwd=tmp_path, env=env_for(store_url))
+    leak_scan.said("stderr of the second", second.stderr)
     assert second.returncode == 3, second.stderr
     assert "another sync of 'syn' is running" in second.stderr
     runs_after = json.loads(bridge_cli("runs", "--format", "json", cwd=tmp_path, env=env_for(store_url)).stdout)
@@ -222,3 +231,20 @@ def test_quarantine_show_prints_the_payload_only_on_request_and_masked(
     replayed = bridge_cli("quarantine", "replay", "syn", cwd=tmp_path, env=env)
     assert replayed.returncode == 4
     assert "0 stored, 5 still rejected" in replayed.stderr
+
+
+def test_lock_release_wants_force_names_the_holder_and_teaches_in_its_help(
+    store: Store, store_url: str, tmp_path: Path
+) -> None:
+    write_config(tmp_path)
+    env = env_for(store_url)
+    unforced = bridge_cli("lock", "release", "syn", cwd=tmp_path, env=env)
+    assert unforced.returncode == 2
+    assert "add --force" in unforced.stderr
+    assert bridge_cli("lock", "release", "nope", "--force", cwd=tmp_path, env=env).returncode == 2
+    released = bridge_cli("--format", "json", "lock", "release", "syn", "--force", cwd=tmp_path, env=env)
+    assert released.returncode == 0, released.stderr
+    assert json.loads(released.stdout) == {"source": "syn", "was_held": False, "holder": None}
+    helped = bridge_cli("lock", "release", "--help", cwd=tmp_path, env=env)
+    assert "ends the database session" in helped.stdout
+    assert "end that process" in helped.stdout

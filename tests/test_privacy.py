@@ -19,7 +19,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
-from bridge.privacy import CprRedactingFilter, InvalidCPR, Pseudonymizer, mask_cpr, parse_cpr
+from bridge.model.records import AssessmentRecord, CaseRecord, CaseworkerRecord, MeasureRecord
+from bridge.privacy import CprRedactingFilter, InvalidCPR, Pseudonymizer, looks_like_cpr, mask_cpr, parse_cpr, redact
+from tests.scripted import case
 
 SECRET = "a-municipal-secret"
 MOD11_WEIGHTS = (4, 3, 2, 7, 6, 5, 4, 3, 2, 1)
@@ -381,3 +383,52 @@ def test_filter_survives_arguments_that_do_not_fit_the_format(logged: tuple[logg
     output = stream.getvalue()
     assert "child %d" in output
     assert not leaks(output, "0104909989")
+
+
+# --- secrets in messages, CPR numbers in free text ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("said", "shown"),
+    [
+        ("POST http://svc:Hemmelig1@idp.example/token failed", "POST http://svc:***@idp.example/token failed"),
+        ("https://idp.example/token?client_id=bridge&client_secret=s3cr3t", "https://idp.example/token?client_id=bridge&client_secret=***"),
+        ("http://h/x?access_token=abc&page=2", "http://h/x?access_token=***&page=2"),
+        ("not a database URL: 'postgresql://bridge:pw@[::1/db'", "not a database URL: 'postgresql://bridge:***@[::1/db'"),
+        ("grant_type=password&username=svc&password=p%40ss", "grant_type=password&username=svc&password=***"),
+        ("http://u:p@ss@host/x", "http://u:***@host/x"),
+        ("http://host:8080/path?page=2", "http://host:8080/path?page=2"),
+    ],
+)  # fmt: skip
+def test_redact_hides_passwords_and_secret_parameters_in_any_url_or_message(said: str, shown: str) -> None:
+    assert redact(said) == shown
+
+
+def test_the_log_filter_redacts_secrets_too() -> None:
+    record = logging.LogRecord("x", logging.WARNING, __file__, 1, "TLS is off for %s", ("https://u:pw@h",), None)
+    CprRedactingFilter().filter(record)
+    assert record.getMessage() == "TLS is off for https://u:***@h"
+
+
+def test_a_cpr_typed_into_free_text_is_masked_at_the_record_boundary() -> None:
+    worker = CaseworkerRecord(source_ref="cw1", name="Karen 010490-9989", unit="team 0104909989")
+    measure = MeasureRecord(source_ref="m", act="BL", paragraph="32", start=date(2024, 1, 1), has_grant=True,
+                            provider="Solsikken (barn 0104909989)", account_code="5.28.21.1")  # fmt: skip
+    assessment = AssessmentRecord(theme="sundhed", value=2, assessed_on=date(2024, 1, 1), assessor="Ole 010490-9989")
+    assert (worker.name, worker.unit) == ("Karen ######-####", "team ######-####")
+    assert measure.provider == "Solsikken (barn ######-####)"
+    assert assessment.assessor == "Ole ######-####"
+
+
+def test_a_whole_cpr_is_told_from_text_that_merely_holds_ten_digits() -> None:
+    assert looks_like_cpr("010490-9989")
+    assert looks_like_cpr(" 0104909989 ")
+    assert not looks_like_cpr("a81f0102031234c9d2e47b66f0aa1c3e")
+    assert not looks_like_cpr("27.24.00-G01-0102031234-21")
+
+
+def test_a_score_a_form_repeats_is_kept_once() -> None:
+    same = {"theme": "sundhed", "value": 3, "assessed_on": "2024-03-01", "assessor": "Ole"}
+    other_value = {**same, "value": 4}  # another form the same day: scoring resolves the pair
+    record = CaseRecord.model_validate(case("1", assessments=[same, same, other_value]))
+    assert [(a.theme.value, a.value) for a in record.assessments] == [("sundhed", 3), ("sundhed", 4)]

@@ -12,6 +12,7 @@ import openpyxl
 import pytest
 from typer.testing import CliRunner
 
+from bridge.cli.cases import NoSuchCase
 from bridge.cli.scores import app
 from bridge.errors import ConfigError
 from bridge.store import Store
@@ -51,6 +52,16 @@ def test_child_refuses_a_cpr_number_and_names_none(project: Path) -> None:
     result = runner.invoke(app, ["child", "010203-1234"])
     assert isinstance(result.exception, ConfigError)
     assert "010203" not in str(result.exception)
+
+
+@pytest.mark.parametrize("number", ["27.24.00-G01-0102031234-21", "a81f0102031234c9d2e47b66f0aa1c3e"])
+def test_child_looks_for_a_case_number_or_key_holding_ten_digits_instead_of_calling_it_a_cpr(
+    project: Path, number: str
+) -> None:
+    # Only the whole argument written as a CPR is refused; 2.9 % of person keys' hex holds a run of ten digits.
+    result = runner.invoke(app, ["child", number])
+    assert isinstance(result.exception, NoSuchCase), result.output
+    assert "CPR" not in str(result.exception)
 
 
 def test_child_by_one_of_several_cases_shows_all_of_them(project: Path) -> None:

@@ -12,6 +12,7 @@ from bridge.adapter import Adapter, Batch, Rejection
 from bridge.config import BridgeConfig, parse_config
 from bridge.errors import LockHeld
 from bridge.hookspecs import hookimpl
+from bridge.model.records import CaseRecord
 from bridge.plugins import registered
 from bridge.privacy import Pseudonymizer
 from bridge.store import Store
@@ -21,6 +22,7 @@ from bridge.sync.lock import source_lock
 from bridge.sync.replay import replay_quarantined
 from bridge.synthetic.adapter import SyntheticAdapter, SyntheticConfig
 from bridge.synthetic.truth import GroundTruth
+from tests.leakscan import LeakScan
 from tests.storecheck import dump, hashes, stored_records
 
 MUNICIPALITY = "461"
@@ -79,8 +81,10 @@ class Crash(RuntimeError):
 
 @pytest.mark.parametrize("crash_after", [1, 3])
 def test_crash_after_batch_k_then_rerun_gives_exactly_the_truth(
-    store: Store, persons: Pseudonymizer, secret_env: str, crash_after: int
+    store: Store, persons: Pseudonymizer, secret_env: str, crash_after: int, leak_scan: LeakScan
 ) -> None:
+    leak_scan.forbid_truth(truth_for(), persons)
+    leak_scan.watch(store)
     config = make_config()
 
     def crash(done: BatchDone) -> None:
@@ -101,9 +105,11 @@ def test_crash_after_batch_k_then_rerun_gives_exactly_the_truth(
 
 
 def test_crash_inside_a_batch_transaction_rolls_the_whole_batch_back(
-    store: Store, persons: Pseudonymizer, secret_env: str, monkeypatch: pytest.MonkeyPatch
+    store: Store, persons: Pseudonymizer, secret_env: str, monkeypatch: pytest.MonkeyPatch, leak_scan: LeakScan
 ) -> None:
     """A failure between writing the cases and writing the cursor leaves neither."""
+    leak_scan.forbid_truth(truth_for(), persons)
+    leak_scan.watch(store)
     calls = {"n": 0}
     real_set_cursor = ledger_module.set_cursor
 
@@ -123,10 +129,12 @@ def test_crash_inside_a_batch_transaction_rolls_the_whole_batch_back(
 
 
 def test_bad_records_are_quarantined_with_reasons_and_good_ones_land(
-    store: Store, persons: Pseudonymizer, secret_env: str
+    store: Store, persons: Pseudonymizer, secret_env: str, leak_scan: LeakScan
 ) -> None:
     config = make_config(invalid=5)
     truth = truth_for(invalid=5)
+    leak_scan.forbid_truth(truth, persons)
+    leak_scan.watch(store)
     run = run_sync(store, config, "syn")
     assert run.status == "quarantined"
     assert exit_code(run) == 4
@@ -145,12 +153,69 @@ def test_bad_records_are_quarantined_with_reasons_and_good_ones_land(
 
 
 def test_replay_stores_what_now_passes_and_keeps_the_rest(
-    store: Store, persons: Pseudonymizer, secret_env: str
+    store: Store, persons: Pseudonymizer, secret_env: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     config = make_config(invalid=5)
     run_sync(store, config, "syn")
+    from bridge.api import Bridge
+
+    [broken_date] = [q for q in Bridge(store).quarantined() if "2023-02-30" in q.reason]
+    # The cause is fixed: the adapter now reads the impossible date as the month's last day.
+    parse = SyntheticAdapter.parse_payload
+
+    def fixed(self: SyntheticAdapter, payload: str) -> CaseRecord:
+        return parse(self, payload.replace("2023-02-30", "2023-02-28"))
+
+    monkeypatch.setattr(SyntheticAdapter, "parse_payload", fixed)
     result = replay_quarantined(store, config, "syn")
-    assert (result.accepted, result.still_rejected) == (0, 5)
+    assert (result.accepted, result.still_rejected) == (1, 4)
+    stored = stored_records(store, "syn")[broken_date.source_ref or ""]
+    assert stored.opened.isoformat() == "2023-02-28"
+    replay = ledger_module.get_run(store, result.run_id)
+    assert (replay.status, replay.fetched, replay.inserted, replay.quarantined) == ("quarantined", 5, 1, 4)
+    left = Bridge(store).quarantined()
+    assert broken_date.id not in {q.id for q in left}
+    assert len(left) == 4
+    [resolved] = [q for q in Bridge(store).quarantined(include_resolved=True) if q.id == broken_date.id]
+    assert resolved.resolved_run_id == result.run_id
+
+
+def test_replay_has_the_lifecycle_of_a_sync(
+    store: Store, persons: Pseudonymizer, secret_env: str, monkeypatch: pytest.MonkeyPatch, leak_scan: LeakScan
+) -> None:
+    leak_scan.forbid_truth(truth_for(invalid=5), persons)
+    leak_scan.watch(store)
+    config = make_config(invalid=5)
+    run_sync(store, config, "syn")
+    with source_lock(store, "syn"), pytest.raises(LockHeld):
+        replay_quarantined(store, config, "syn")
+    stale = ledger_module.start_run(store, "syn", full=False, cursor=None)  # a run whose process died
+
+    def crash(self: SyntheticAdapter, payload: str) -> None:
+        raise RuntimeError("parser crashed")
+
+    monkeypatch.setattr(SyntheticAdapter, "parse_payload", crash)
+    with pytest.raises(RuntimeError):
+        replay_quarantined(store, config, "syn")
+    assert ledger_module.get_run(store, stale).status == "abandoned"
+    failed = ledger_module.get_run(store, stale + 1)
+    assert (failed.status, failed.error) == ("failed", "RuntimeError: parser crashed")
+
+
+def test_a_full_run_killed_midway_leaves_the_incremental_cursor_where_it_was(
+    store: Store, persons: Pseudonymizer, secret_env: str
+) -> None:
+    first = run_sync(store, make_config(), "syn")
+    with store.transaction() as conn:
+        before = ledger_module.get_cursor(conn, "syn")
+    assert before == first.cursor_after
+    with pytest.raises(RuntimeError):
+        run_sync(store, make_config(fail_after_batches=2), "syn", full=True)
+    with store.transaction() as conn:
+        assert ledger_module.get_cursor(conn, "syn") == before
+    full = run_sync(store, make_config(), "syn", full=True)
+    with store.transaction() as conn:
+        assert ledger_module.get_cursor(conn, "syn") == full.cursor_after == before
 
 
 def test_full_sync_marks_vanished_cases_deleted_and_never_removes_them(
@@ -242,3 +307,22 @@ def test_cases_quarantined_as_incomplete_are_fetched_again_by_the_next_sync(
     from bridge.api import Bridge
 
     assert not Bridge(store).quarantined(source="syn")  # one recovered, one gone: both resolved
+
+
+def test_alike_payloads_of_two_cases_are_two_quarantined_records_and_one_case_again_is_kept_once(store: Store) -> None:
+    """An error page two cases both answered with is no reason to lose one of them; the same case's
+    same payload again (the next night) is not a second record."""
+    from sqlalchemy import text
+
+    from bridge.sync.writer import quarantine, utcnow
+
+    page = "<html>Service Unavailable</html>"
+    alike = [Rejection("1001", "the answer is not JSON", page), Rejection("1002", "the answer is not JSON", page)]
+    run_id = ledger_module.start_run(store, "syn", full=False, cursor=None)
+    with store.transaction() as conn:
+        assert quarantine(conn, "syn", alike, run_id=run_id, now=utcnow()) == 2
+    with store.transaction() as conn:
+        quarantine(conn, "syn", alike[:1], run_id=run_id, now=utcnow())
+    with store.engine.connect() as conn:
+        refs = sorted(conn.execute(text("SELECT source_ref FROM quarantine")).scalars())
+    assert refs == ["1001", "1002"]

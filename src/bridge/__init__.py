@@ -2,7 +2,7 @@
 
 >>> import bridge
 >>> with bridge.open("bridge.toml") as b:          # doctest: +SKIP
-...     runs = b.sync()
+...     result = b.sync()
 ...     cases = b.cases(status="open")
 """
 

@@ -45,7 +45,7 @@ from bridge.services.scoring import (
 )
 from bridge.services.sheet import ImportResult, import_sheet, write_sheet
 from bridge.store import Store, open_store
-from bridge.sync import BatchDone, run_sync
+from bridge.sync import BatchDone, SourceOutcome, SyncResult, sync_sources
 from bridge.sync.engine import BatchCallback
 
 T = TypeVar("T")
@@ -267,12 +267,17 @@ class Bridge:
 
     def sync(
         self, sources: Sequence[str] = (), *, full: bool = False, on_batch: BatchCallback | None = None
-    ) -> list[SyncRun]:
-        """Sync the named sources (default: all configured ones), one after another."""
+    ) -> SyncResult:
+        """Sync the named sources (default: all configured ones), one after another.
+
+        One source's failure never stops the others: the result holds every source's outcome
+        (``.runs``, failed runs included; ``.skipped``, sources whose lock another run held;
+        ``.exit_code``, the worst). Every named source's configuration is checked before any runs
+        (``ConfigError``). ``bridge sync`` is this method.
+        """
         if self.config is None:
             raise ConfigError("this Bridge was opened from a database URL; open it from bridge.toml to sync")
-        names = list(sources) or [s.name for s in self.config.sources]
-        return [run_sync(self.store, self.config, name, full=full, on_batch=on_batch) for name in names]
+        return sync_sources(self.store, self.config, sources, full=full, on_batch=on_batch)
 
     # -- lifetime ----------------------------------------------------------------------
 
@@ -303,4 +308,4 @@ def open(target: str | Path | BridgeConfig | None = None) -> Bridge:
     return Bridge(open_store(config.database_url()), config)
 
 
-__all__ = ["BatchDone", "Bridge", "open"]
+__all__ = ["BatchDone", "Bridge", "SourceOutcome", "SyncResult", "open"]

@@ -14,12 +14,13 @@ import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from bridge.adapter import Adapter, SourceContext
+from bridge.adapter import Adapter, AdapterConfig, SourceContext
 from bridge.errors import ConfigError
 from bridge.plugins import get_plugins
 from bridge.privacy import Pseudonymizer
@@ -137,6 +138,18 @@ class BridgeConfig(_Section):
             return _read_secret_file(path, "privacy.secret_file"), f"privacy.secret_file ({path})"
         return None, ""
 
+    def check_source(self, source: SourceSettings) -> None:
+        """Find every configuration problem of ``source`` without reaching it; raises ``ConfigError``.
+
+        The adapter must be installed, its settings valid (URL settings included, which an
+        adapter may only parse when it first connects) and the person-key secret set, so a
+        multi-source run fails on its configuration before any source runs.
+        """
+        cls = get_plugins().adapter(source.adapter)
+        self.pseudonymizer()
+        if source.simulator is None:
+            _check_urls(self._adapter_config(source, cls), f"sources.{source.name}.settings")
+
     def build_adapter(self, source: SourceSettings) -> Adapter:
         """The configured adapter for ``source``, its settings validated against its ``Config``.
 
@@ -148,21 +161,43 @@ class BridgeConfig(_Section):
 
             return simulated_adapter(self, source, source.simulator)
         cls = get_plugins().adapter(source.adapter)
+        adapter_config = self._adapter_config(source, cls)
+        context = SourceContext(source=source.name, municipality=source.municipality, persons=self.pseudonymizer())
+        return cls(adapter_config, context)
+
+    def _adapter_config(self, source: SourceSettings, cls: type[Adapter]) -> AdapterConfig:
         where = f"sources.{source.name}.settings"
         settings = resolve_secret_references(source.settings, where, base_dir=self.base_dir)
         try:
-            adapter_config = cls.Config.model_validate(settings)
+            return cls.Config.model_validate(settings)
         except ValidationError as exc:
             raise ConfigError(_describe(exc, f"the settings of source {source.name!r}", where)) from None
-        context = SourceContext(source=source.name, municipality=source.municipality, persons=self.pseudonymizer())
-        return cls(adapter_config, context)
+
+
+def _check_urls(settings: AdapterConfig, where: str) -> None:
+    """Every ``url`` / ``*_url`` setting must be an http(s) URL with a host that httpx can parse.
+
+    A value like ``http://[::1`` passes an adapter's prefix check but fails only when the client
+    is made, mid-run; found here it is a configuration error before anything runs.
+    """
+    for name in type(settings).model_fields:
+        value = getattr(settings, name)
+        if not (name == "url" or name.endswith("_url")) or not isinstance(value, str):
+            continue
+        try:
+            url = httpx.URL(value)
+        except (httpx.InvalidURL, ValueError):
+            # The parser's message can quote parts of the URL, its password among them.
+            raise ConfigError(f"{where}.{name}: not a valid URL (check the brackets, port and characters)") from None
+        if url.scheme not in ("http", "https") or not url.host:
+            raise ConfigError(f"{where}.{name}: not an http(s) URL with a host")
 
 
 def _anchor_sqlite(url: str, base_dir: Path) -> str:
     """``url``, with a relative SQLite file path taken from ``base_dir`` instead of the working directory."""
     try:
         parsed = make_url(url)
-    except ArgumentError:
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
         raise ConfigError("store.url: not a database URL (e.g. sqlite:///bridge.db)") from None
     database = parsed.database
     if (

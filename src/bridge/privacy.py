@@ -155,8 +155,41 @@ def mask_cpr(text: str) -> str:
     return _CPR_IN_TEXT.sub("######-####", text)
 
 
+def looks_like_cpr(text: str) -> bool:
+    """Whether ``text`` as a whole is written like a CPR number (DDMMYY-SSSS or 10 digits).
+
+    For arguments where a CPR does not belong (a case number): a longer text that merely holds a
+    run of ten digits (a person key's hex, a case number) is not one, unlike for :func:`mask_cpr`.
+    """
+    return _CPR_SHAPE.match(text.strip()) is not None
+
+
+REDACTED = "***"
+# The password in a URL's userinfo (scheme://user:password@host), also in a URL too broken to parse.
+_URL_PASSWORD = re.compile(r"(?i)(\b[a-z][a-z0-9+.\-]*://[^/\s:@'\"]*):[^\s'\"/?#]*@")
+# A secret given as name=value: a URL's query parameter (client_secret, password, access_token,
+# api_key, …) or the same words in a form body or a connection string that ended up in a message.
+_SECRET_PARAMETER = re.compile(
+    r"(?i)(\b[\w.\-]*(?:secret|passw|pwd|token|key|signature|credential|authorization)[\w.\-]*=)[^&\s'\";,)]+"
+)
+
+
+def redact_secrets(text: str) -> str:
+    """Hide the secrets a URL or a message can carry: a userinfo password and secret-named parameters.
+
+    >>> redact_secrets("http://bridge:pw@idp.example/token?client_secret=s3&realm=sbsip")
+    'http://bridge:***@idp.example/token?client_secret=***&realm=sbsip'
+    """
+    return _SECRET_PARAMETER.sub(rf"\1{REDACTED}", _URL_PASSWORD.sub(rf"\1:{REDACTED}@", text))
+
+
+def redact(text: str) -> str:
+    """What every message bridge prints, logs or stores goes through: CPR numbers and secrets hidden."""
+    return mask_cpr(redact_secrets(text))
+
+
 class CprRedactingFilter(logging.Filter):
-    """A handler filter that masks CPR-shaped numbers in messages and tracebacks."""
+    """A handler filter that masks CPR-shaped numbers and secrets (:func:`redact`) in messages and tracebacks."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
@@ -165,12 +198,12 @@ class CprRedactingFilter(logging.Filter):
             # A log call whose arguments do not fit its format must not crash the caller, and
             # logging's own error report would print the arguments unmasked: keep them, masked.
             message = f"{record.msg} (unformattable log arguments: {record.args!r})"
-        record.msg = mask_cpr(message)
+        record.msg = redact(message)
         record.args = None
         if record.exc_info:
             formatter = logging.Formatter()
-            record.exc_text = mask_cpr(formatter.formatException(record.exc_info))
+            record.exc_text = redact(formatter.formatException(record.exc_info))
             record.exc_info = None
         if record.stack_info:
-            record.stack_info = mask_cpr(record.stack_info)
+            record.stack_info = redact(record.stack_info)
         return True

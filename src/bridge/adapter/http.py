@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 
 from bridge.errors import AdapterError, AuthError, ConfigError, ResponseTooLarge, SourceUnavailable
-from bridge.privacy import mask_cpr
+from bridge.privacy import redact
 
 _http_log = logging.getLogger("bridge.http")
 
@@ -128,7 +128,7 @@ def _where(request: httpx.Request) -> str:
     """Host and path of a request, for messages: no query (it may hold secrets), no body."""
     url = request.url
     host = f"{url.host}:{url.port}" if url.port else url.host
-    return mask_cpr(f"{host}{url.path}")
+    return redact(f"{host}{url.path}")
 
 
 def _tls_verification_error(exc: BaseException) -> ssl.SSLCertVerificationError | None:
@@ -192,7 +192,7 @@ class RetryTransport(httpx.BaseTransport):
                 if attempt == attempts:
                     raise SourceUnavailable(
                         f"{method} {where} failed after {attempt} attempt(s): "
-                        f"{type(exc).__name__}: {mask_cpr(str(exc))}"
+                        f"{type(exc).__name__}: {redact(str(exc))}"
                     ) from None
                 cause = type(exc).__name__
                 delay = policy.backoff(attempt)
@@ -301,20 +301,25 @@ def http_client(
     - ``max_response_bytes``: the largest answer read (after gzip decoding); a larger one raises
       :class:`~bridge.errors.ResponseTooLarge` while it streams in, before anything parses it.
 
-    An unreadable CA bundle or client certificate raises :class:`~bridge.errors.ConfigError`.
+    An unreadable CA bundle or client certificate, or a ``base_url`` httpx cannot parse, raises
+    :class:`~bridge.errors.ConfigError`.
     The caller closes the client (adapters do it in ``Adapter.close``).
     """
     if verify is False:
-        _http_log.warning("TLS certificate verification is off for %s", mask_cpr(base_url))
+        _http_log.warning("TLS certificate verification is off for %s", redact(base_url))
     transport = httpx.HTTPTransport(verify=_ssl_context(verify, cert), proxy=proxy)
-    return httpx.Client(
-        base_url=base_url,
-        timeout=timeout,
-        headers=headers,
-        auth=auth,
-        event_hooks=event_hooks,
-        transport=RetryTransport(transport, retry, max_response_bytes=max_response_bytes),
-    )
+    try:
+        return httpx.Client(
+            base_url=base_url,
+            timeout=timeout,
+            headers=headers,
+            auth=auth,
+            event_hooks=event_hooks,
+            transport=RetryTransport(transport, retry, max_response_bytes=max_response_bytes),
+        )
+    except httpx.InvalidURL:
+        transport.close()
+        raise ConfigError(f"not a valid URL: {redact(base_url)}") from None
 
 
 def raise_for_status(response: httpx.Response, what: str) -> httpx.Response:

@@ -13,10 +13,10 @@ from typing import Annotated
 import typer
 from typer.exceptions import Abort, TyperException
 
-from bridge.cli import audit, cases, compare, demo, dst, quarantine, sample, scores, simulate, sources
+from bridge.cli import audit, cases, compare, demo, dst, lock, quarantine, sample, scores, simulate, sources
 from bridge.cli.common import State
 from bridge.cli.output import ListFormat, configure_logging, fail, mode
-from bridge.errors import BridgeError
+from bridge.errors import BridgeError, describe_error
 
 app = typer.Typer(
     name="bridge",
@@ -67,6 +67,7 @@ app.add_typer(sample.app, name="sample")
 app.add_typer(audit.app, name="audit")
 app.add_typer(compare.app, name="compare")
 app.add_typer(quarantine.app, name="quarantine")
+app.add_typer(lock.app, name="lock")
 app.add_typer(sources.db, name="db")
 
 
@@ -99,6 +100,6 @@ def main(args: Sequence[str] | None = None) -> None:
     except Exception as exc:
         # The traceback goes through logging, whose handlers mask CPR numbers.
         logging.getLogger("bridge").debug("unexpected error", exc_info=True)
-        fail(f"unexpected error: {type(exc).__name__}: {exc} (run with --verbose for the traceback)")
+        fail(f"unexpected error: {describe_error(exc)} (run with --verbose for the traceback)")
         code = 1
     sys.exit(code if isinstance(code, int) else 0)

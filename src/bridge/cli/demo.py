@@ -28,7 +28,7 @@ from bridge.config import SimulatedSource, SourceSettings, load_config
 from bridge.model.tables import Case
 from bridge.privacy import Pseudonymizer
 from bridge.store import Store, open_store
-from bridge.sync import run_sync
+from bridge.sync import sync_sources
 from bridge.synthetic.truth import GroundTruth
 
 DEMO_CONFIG = """\
@@ -202,16 +202,16 @@ def demo(
     config = load_config(config_path)
     store = open_store(config.database_url())
     expected = 0
-    runs = []
     for source in config.sources:
         if source.name == CSC_SOURCE:
             expected += _csc_drop(Path(source.settings["drop"]), config.pseudonymizer())
         else:
             expected += sum(1 for _ in _truth(source).valid_cases())
-        notice(f"syncing {source.name} ({source.adapter}) …")
-        # The extract source reconciles through its own ledger (a full set marks what it lacks deleted);
-        # --full would replay every set in the drop, so it syncs as cron does.
-        runs.append(run_sync(store, config, source.name, full=source.name != CSC_SOURCE))
+    notice("syncing " + ", ".join(f"{source.name} ({source.adapter})" for source in config.sources) + " …")
+    # The extract source reconciles through its own ledger (a full set marks what it lacks deleted);
+    # --full would replay every set in the drop, so it syncs as cron does.
+    others = [source.name for source in config.sources if source.name != CSC_SOURCE]
+    runs = sync_sources(store, config, others, full=True).runs + sync_sources(store, config, [CSC_SOURCE]).runs
     html = get_plugins().report_formats()["html"]
     report = write_scoring_report(store, directory / "scores.html", html, as_of=DEFAULT_AS_OF)
     tilsyn = _tilsyn(store, directory, DEFAULT_AS_OF) + _compare(store, directory, DEFAULT_AS_OF)

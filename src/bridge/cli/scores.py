@@ -16,7 +16,7 @@ from bridge.cli.cases import NoSuchCase, prompt_for_child_key
 from bridge.cli.common import open_bridge_store
 from bridge.cli.reporting import CsvDialectOption, OutOption, ReportFormatOption, emit_report
 from bridge.errors import ConfigError
-from bridge.privacy import mask_cpr
+from bridge.privacy import looks_like_cpr
 from bridge.reports.scoring import child_report, cohort_report, coverage_report
 from bridge.services import scoring
 from bridge.services.cases import find_cases
@@ -69,7 +69,7 @@ def child(
     """
     if (case_number is None) == (not cpr):
         raise ConfigError("give the child's case number, or --cpr to type the CPR number at a prompt")
-    if case_number is not None and mask_cpr(case_number) != case_number:
+    if case_number is not None and looks_like_cpr(case_number):
         raise ConfigError("that looks like a CPR number: use --cpr, which asks for it without showing it")
     child_key = prompt_for_child_key(ctx) if cpr else None
     store = _store(ctx)

@@ -24,9 +24,8 @@ from bridge.config import TEMPLATE
 from bridge.errors import BridgeError, ConfigError, LockHeld
 from bridge.model.tables import SyncRun
 from bridge.plugins import get_plugins
-from bridge.store import Store
-from bridge.sync import BatchDone, exit_code, run_sync
-from bridge.sync.engine import BatchCallback
+from bridge.sync import BatchDone, SourceOutcome
+from bridge.sync.engine import BatchCallback, check_sources
 
 RUN_COLUMNS = (
     "run",
@@ -122,13 +121,6 @@ def check(
         raise typer.Exit(1)
 
 
-def _worst(codes: list[int]) -> int:
-    for code in (1, 3, 4):
-        if code in codes:
-            return code
-    return 0
-
-
 def _progress(stack: ExitStack) -> BatchCallback | None:
     """A progress bar on a terminal: totals and time left when the source says how many to expect."""
     if not err_console.is_terminal:
@@ -178,46 +170,35 @@ def sync(
     of a source holds its lock, 4 finished with quarantined records. With --format json the
     result lists every source's run, a failed one included, and a skipped source with its reason.
     """
-    config = load(ctx)
-    names = sources or [s.name for s in config.sources]
-    for name in names:
-        config.source(name)  # unknown names are a usage error before anything runs
-    store = open_bridge_store(ctx)
-    runs: list[SyncRun] = []
-    skipped: list[dict[str, object]] = []
-    codes: list[int] = []
-    with ExitStack() as stack:
-        on_batch = _progress(stack)
-        for name in names:
-            try:
-                run = run_sync(store, config, name, full=full, on_batch=on_batch)
-            except LockHeld as exc:
-                notice(str(exc), label="skipped", level=logging.WARNING, source=name)
-                skipped.append({"source": name, "status": "skipped", "error": str(exc), "exit_code": exc.exit_code})
-                codes.append(exc.exit_code)
-                continue
-            except ConfigError:
-                raise
-            except BridgeError:
-                # The engine ended the run as failed, logged why, and kept the committed batches.
-                runs.append(_latest_run(store, name))
-                codes.append(1)
-                continue
-            runs.append(run)
-            codes.append(exit_code(run))
-    store.dispose()
-    if list_format(ctx, fmt) == "json":
-        print_json([*([dict(zip(RUN_COLUMNS, run_row(r), strict=True)) for r in runs]), *skipped])
-    elif runs:
-        show_runs("Sync runs", runs, "table")
-    raise typer.Exit(_worst(codes))
-
-
-def _latest_run(store: Store, source: str) -> SyncRun:
     from bridge.api import Bridge
 
-    [run] = Bridge(store).runs(source=source, limit=1)
-    return run
+    config = load(ctx)
+    check_sources(config, sources or [s.name for s in config.sources])  # before the store is opened
+    bridge = Bridge(open_bridge_store(ctx), config)
+    try:
+        with ExitStack() as stack:
+            result = bridge.sync(sources or (), full=full, on_batch=_progress(stack))
+    finally:
+        bridge.close()
+    for outcome in result.skipped:  # failed runs say why in their table row's notice
+        notice(outcome.error or "", label=_status(outcome), level=logging.WARNING, source=outcome.source)
+    if list_format(ctx, fmt) == "json":
+        print_json([_outcome_json(o) for o in result.outcomes])
+    elif result.runs:
+        show_runs("Sync runs", result.runs, "table")
+    raise typer.Exit(result.exit_code)
+
+
+def _outcome_json(outcome: SourceOutcome) -> dict[str, object]:
+    if outcome.run is not None:
+        return dict(zip(RUN_COLUMNS, run_row(outcome.run), strict=True))
+    status = _status(outcome)
+    return {"source": outcome.source, "status": status, "error": outcome.error, "exit_code": outcome.exit_code}
+
+
+def _status(outcome: SourceOutcome) -> str:
+    """What a source without a run is: skipped (its lock was held), else failed before its run began."""
+    return "skipped" if outcome.exit_code == LockHeld.exit_code else "failed"
 
 
 def runs(

@@ -30,7 +30,7 @@ from bridge.model.records import MeasureRecord
 from bridge.model.tables import CASES, MEASURES
 from bridge.store import Store
 from bridge.sync import ledger
-from bridge.sync.lock import source_lock
+from bridge.sync.lifecycle import source_run
 from bridge.sync.writer import WriteCounts, quarantine, utcnow
 
 CHUNK = 2000
@@ -66,24 +66,16 @@ def import_delivery(
     codes = load_code_list(codes_file)
     if not path.is_file():
         raise BridgeError(f"{path}: no such file")
-    with source_lock(store, source.name):
-        with store.transaction() as conn:
-            cursor = ledger.get_cursor(conn, source.name)
-        run_id = ledger.start_run(store, source.name, full=False, cursor=cursor)
-        result = ImportResult(run_id)
+    with source_run(store, source, kind="import") as handle:
+        result = ImportResult(handle.run_id)
         try:
             for chunk in _chunks(read_delivery(path, codes, persons)):
                 with store.transaction() as conn:
-                    counts = _apply(conn, source.name, chunk, run_id, result)
-                    ledger.add_to_run(conn, run_id, fetched=len(chunk), counts=counts, cursor=cursor)
+                    counts = _apply(conn, source.name, chunk, handle.run_id, result)
+                    ledger.add_to_run(conn, handle.run_id, fetched=len(chunk), counts=counts, cursor=handle.cursor)
         except XmlRejected as exc:
-            message = f"{path.name} is refused: {exc}"
-            ledger.finish_run(store, run_id, ledger.FAILED, error=message)
-            raise BridgeError(message) from None
-        except BaseException as exc:
-            ledger.finish_run(store, run_id, ledger.FAILED, error=f"{type(exc).__name__}: {exc}")
-            raise
-        ledger.finish_run(store, run_id, ledger.QUARANTINED if result.quarantined else ledger.SUCCEEDED)
+            raise BridgeError(f"{path.name} is refused: {exc}") from None
+        handle.finish(ledger.QUARANTINED if result.quarantined else ledger.SUCCEEDED)
     return result
 
 

@@ -12,9 +12,11 @@ import hashlib
 import json
 from datetime import UTC, date, datetime
 from enum import StrEnum
-from typing import Annotated, Self
+from typing import Annotated, Any, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from bridge.privacy import mask_cpr
 
 EARLIEST = date(1900, 1, 1)
 LATEST = date(2100, 12, 31)
@@ -93,21 +95,36 @@ UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
 Score = Annotated[int, Field(ge=1, le=5)]
 """Trivselslinealen: 1 = i trivsel … 5 = truet trivsel. A fall is an improvement."""
 
-_FROZEN = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+FreeText = Annotated[str, AfterValidator(mask_cpr)]
+"""Text a person typed into the source (a name, a unit, a provider): a CPR typed into it is masked
+here, at the boundary, as in logs, so it never reaches the store."""
 
 
-class CaseworkerRecord(BaseModel):
-    model_config = _FROZEN
+class _Record(BaseModel):
+    """Frozen, strict about unknown fields, and free of NUL characters in every text field.
 
+    A NUL (``\\x00``) is never meaningful in case data, and PostgreSQL's text columns cannot hold
+    one: left in, one such character would fail every batch that holds its case, on every run.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _without_nul(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {k: v.replace("\x00", "") if isinstance(v, str) else v for k, v in data.items()}
+        return data
+
+
+class CaseworkerRecord(_Record):
     source_ref: str = Field(min_length=1)
-    name: str
-    unit: str | None = None
+    name: FreeText
+    unit: FreeText | None = None
 
 
-class MeasureRecord(BaseModel):
+class MeasureRecord(_Record):
     """An indsats/foranstaltning with its legal basis, e.g. SEL §52 stk. 3 nr. 7 or BL §32."""
-
-    model_config = _FROZEN
 
     source_ref: str = Field(min_length=1)
     act: Act
@@ -116,7 +133,7 @@ class MeasureRecord(BaseModel):
     end: PlausibleDate | None = None
     has_grant: bool
     account_code: str | None = None
-    provider: str | None = None
+    provider: FreeText | None = None
 
     @model_validator(mode="after")
     def _ends_after_start(self) -> Self:
@@ -125,34 +142,28 @@ class MeasureRecord(BaseModel):
         return self
 
 
-class AssessmentRecord(BaseModel):
+class AssessmentRecord(_Record):
     """A score on one theme. ``value=None`` is "ikke vurderet", never a number."""
-
-    model_config = _FROZEN
 
     theme: Theme
     value: Score | None
     assessed_on: PlausibleDate
-    assessor: str | None = None
+    assessor: FreeText | None = None
 
 
-class CaseEventRecord(BaseModel):
-    model_config = _FROZEN
-
+class CaseEventRecord(_Record):
     kind: EventKind
     occurred_on: PlausibleDate
     occurred_at: UtcDatetime | None = Field(default=None, description="the instant, where the source has a time of day")
     source_ref: str | None = None
 
 
-class CaseRecord(BaseModel):
+class CaseRecord(_Record):
     """One child's case, keyed by ``(source, source_ref)`` in the store.
 
     A family case holding several children is yielded as one record per child, sharing
     ``family_key`` and ``family_case_number``.
     """
-
-    model_config = _FROZEN
 
     source_ref: str = Field(min_length=1)
     municipality: str = Field(pattern=r"^\d{3}$", description="kommunekode")
@@ -182,7 +193,8 @@ class CaseRecord(BaseModel):
             raise ValueError("case status and closing date disagree")
         # Sources list children in any order; a canonical order keeps the content hash stable.
         object.__setattr__(self, "measures", tuple(sorted(self.measures, key=_measure_order)))
-        object.__setattr__(self, "assessments", tuple(sorted(self.assessments, key=_assessment_order)))
+        scores = sorted(_without_repeats(self.assessments), key=_assessment_order)
+        object.__setattr__(self, "assessments", tuple(scores))
         object.__setattr__(self, "events", tuple(sorted(self.events, key=_event_order)))
         return self
 
@@ -190,6 +202,16 @@ class CaseRecord(BaseModel):
         """SHA-256 of the canonical JSON of the whole case, children included."""
         payload = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _without_repeats(assessments: tuple[AssessmentRecord, ...]) -> list[AssessmentRecord]:
+    """The scores, each identical one (theme, day, value, assessor) once.
+
+    A theme a form lists twice would otherwise count twice in every cohort and transition. Two
+    different values on one day stay: they may come from two forms, and scoring resolves such a
+    pair (to the lower value); a form that holds one theme twice is the adapter's to reject.
+    """
+    return list(dict.fromkeys(assessments))
 
 
 def _measure_order(m: MeasureRecord) -> tuple[str, str]:
@@ -211,8 +233,6 @@ def rejection_reason(exc: ValueError) -> str:
     may be a CPR number); any other message is masked for CPR-shaped numbers.
     """
     from pydantic import ValidationError
-
-    from bridge.privacy import mask_cpr
 
     if isinstance(exc, ValidationError):
         parts = []

@@ -14,8 +14,8 @@ from bridge.model.records import CaseRecord, rejection_reason
 from bridge.model.tables import QUARANTINE
 from bridge.store import Store
 from bridge.sync import ledger
-from bridge.sync.lock import source_lock
-from bridge.sync.writer import utcnow, write_records
+from bridge.sync.lifecycle import source_run
+from bridge.sync.writer import is_cut, utcnow, write_records
 
 
 @dataclass(frozen=True)
@@ -28,23 +28,24 @@ class ReplayResult:
 def replay_quarantined(store: Store, config: BridgeConfig, source_name: str, ids: Sequence[int] = ()) -> ReplayResult:
     """Parse unresolved quarantined records of a source again with its adapter.
 
-    Records that now pass are stored (under a run of their own in the ledger) and marked
-    resolved; the others keep their place with the new reason. A record quarantined as
-    incomplete is not parsed again (its payload is what failed): the adapter fetches it anew.
+    Records that now pass are stored (under a run of their own in the ledger, with the lifecycle
+    of a sync: lock, abandoned runs closed, failure recorded) and marked resolved; the others keep
+    their place with the new reason. A record quarantined as incomplete is not parsed again (its
+    payload is what failed): the adapter fetches it anew. A payload kept only as a prefix (it was
+    too large) cannot be parsed again and stays as it is.
     """
     source = config.source(source_name)
     adapter = config.build_adapter(source)
     try:
-        with source_lock(store, source.name):
-            query = select(QUARANTINE.c.id, QUARANTINE.c.source_ref, QUARANTINE.c.reason, QUARANTINE.c.payload).where(
-                and_(QUARANTINE.c.source == source.name, QUARANTINE.c.resolved_at.is_(None))
-            )
+        with source_run(store, source, kind="replay") as handle:
+            query = select(
+                QUARANTINE.c.id, QUARANTINE.c.source_ref, QUARANTINE.c.reason, QUARANTINE.c.payload,
+                QUARANTINE.c.payload_hash,
+            ).where(and_(QUARANTINE.c.source == source.name, QUARANTINE.c.resolved_at.is_(None)))  # fmt: skip
             if ids:
                 query = query.where(QUARANTINE.c.id.in_(list(ids)))
             with store.transaction() as conn:
                 rows = conn.execute(query.order_by(QUARANTINE.c.id)).all()
-                cursor = ledger.get_cursor(conn, source.name)
-            run_id = ledger.start_run(store, source.name, full=False, cursor=cursor)
             accepted: dict[int, CaseRecord] = {}
             reasons: dict[int, str] = {}
             incomplete: dict[str, int] = {}  # ref -> its earliest row; later rows of the ref are resolved with it
@@ -58,7 +59,6 @@ def replay_quarantined(store: Store, config: BridgeConfig, source_name: str, ids
                 try:
                     batches = list(adapter.refetch(list(incomplete)))
                 except NotImplementedError as exc:
-                    ledger.finish_run(store, run_id, ledger.FAILED, error=str(exc))
                     raise BridgeError(str(exc)) from None
                 gone = dict(incomplete)
                 for batch in batches:
@@ -73,29 +73,29 @@ def replay_quarantined(store: Store, config: BridgeConfig, source_name: str, ids
             for row in rows:
                 if _incomplete(row.reason, row.source_ref):
                     continue
+                if is_cut(row.payload, row.payload_hash):
+                    continue  # only a prefix was kept: nothing to parse again, the reason stays as it is
                 try:
                     accepted[row.id] = adapter.parse_payload(row.payload)
                 except NotImplementedError as exc:
-                    ledger.finish_run(store, run_id, ledger.FAILED, error=str(exc))
                     raise BridgeError(str(exc)) from None
                 except ValueError as exc:
                     reasons[row.id] = rejection_reason(exc)
             now = utcnow()
             with store.transaction() as conn:
-                counts = write_records(conn, source.name, accepted.values(), run_id=run_id, now=now)
+                counts = write_records(conn, source.name, accepted.values(), run_id=handle.run_id, now=now)
                 if accepted or resolved_too:
                     conn.execute(
                         update(QUARANTINE)
                         .where(QUARANTINE.c.id.in_([*accepted, *resolved_too]))
-                        .values(resolved_at=now, resolved_run_id=run_id)
+                        .values(resolved_at=now, resolved_run_id=handle.run_id)
                     )
                 for row_id, reason in reasons.items():
                     conn.execute(update(QUARANTINE).where(QUARANTINE.c.id == row_id).values(reason=reason))
-                counts.quarantined = len(reasons)
-                ledger.add_to_run(conn, run_id, fetched=len(rows), counts=counts, cursor=cursor)
-            status = ledger.QUARANTINED if reasons else ledger.SUCCEEDED
-            ledger.finish_run(store, run_id, status)
-            return ReplayResult(run_id, len(accepted), len(reasons))
+                counts.quarantined = len(rows) - len(accepted) - len(resolved_too)
+                ledger.add_to_run(conn, handle.run_id, fetched=len(rows), counts=counts, cursor=handle.cursor)
+            handle.finish(ledger.QUARANTINED if counts.quarantined else ledger.SUCCEEDED)
+            return ReplayResult(handle.run_id, len(accepted), counts.quarantined)
     finally:
         adapter.close()
 
