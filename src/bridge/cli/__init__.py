@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 from typer.exceptions import Abort, TyperException
 
-from bridge.cli import audit, cases, demo, dst, quarantine, sample, scores, simulate, sources
+from bridge.cli import audit, cases, demo, dst, quarantine, sample, scores, simulate, sources, workload
 from bridge.cli.common import State
 from bridge.cli.output import ListFormat, configure_logging, fail, mode
 from bridge.errors import BridgeError
@@ -66,6 +66,9 @@ app.add_typer(scores.app, name="scores")
 app.add_typer(sample.app, name="sample")
 app.add_typer(audit.app, name="audit")
 app.add_typer(quarantine.app, name="quarantine")
+app.add_typer(workload.app, name="workload")
+app.command()(workload.handover)
+app.command()(workload.handovers)
 app.add_typer(sources.db, name="db")
 
 

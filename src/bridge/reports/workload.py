@@ -146,6 +146,7 @@ def handover_report(plan: HandoverPlan, dossiers: Sequence[Dossier] = ()) -> Rep
     leaving = plan.leaving
     families = {m.family for m in plan.moves if m.family}
     scale = _bar_scale([r.share_after for r in plan.receivers])
+    greedy_share = 100 * plan.greedy_highest / leaving.norm
     tables = [
         Table(
             title="Modtagere: belastning før og efter",
@@ -159,8 +160,8 @@ def handover_report(plan: HandoverPlan, dossiers: Sequence[Dossier] = ()) -> Rep
             charts=(Bars(label="Modtager", value="Belastning efter (%)", maximum=scale, color=LOAD_COLOR),),
             note=(
                 "Søskende følges ad. Fordelingen gør den højeste belastning efter overdragelsen så lav som muligt; "
-                "at give familierne én ad gangen til den mindst belastede ville give "
-                f"{danish.number(_one(plan.greedy_highest))}."
+                "at give familierne én ad gangen til den mindst belastede ville give et højeste vægtet sagstal på "
+                f"{danish.number(_one(plan.greedy_highest))} ({danish.percent(greedy_share)})."
             ),
         ),
         Table(
@@ -177,8 +178,7 @@ def handover_report(plan: HandoverPlan, dossiers: Sequence[Dossier] = ()) -> Rep
         tables.extend(_dossier(dossier, titles))
     return Report(
         kind="handover",
-        title=f"Overdragelse af {leaving.name}s sager",
-        period=f"Overdrages {danish.day(plan.on)}",
+        title=f"Overdragelse af {leaving.name}s sager pr. {danish.day(plan.on)}",
         tables=tables,
         key_figures=[
             KeyFigure("Sager der overdrages", len(plan.moves)),
@@ -197,60 +197,81 @@ def handover_report(plan: HandoverPlan, dossiers: Sequence[Dossier] = ()) -> Rep
     )
 
 
+def _count(n: int, none: str) -> str:
+    """A count in the summary's text column: "2", or "ingen" (left-aligned with the other values)."""
+    return str(n) if n else none
+
+
+GROUPS = {"udsatte": "udsatte børn og unge", "handicap": "børn og unge med handicap"}
+
+
 def _dossier(d: Dossier, titles: dict[str, str]) -> list[Table]:
+    """One case's dossier: a summary first, then only the lists that hold something."""
     section = f"Sag {d.case_number}, {d.age} år"
+    coming = [f for f in d.deadlines if not f.overdue]
     facts: list[list[object]] = [
         ["Sagsnummer", d.case_number],
         ["Barnets alder", f"{d.age} år"],
-        ["Målgruppe", d.target_group],
+        ["Målgruppe", GROUPS.get(d.target_group, d.target_group)],
         ["Sagen oprettet", d.opened],
         ["Overdrages til", d.receiver],
         ["Søskende (følger med)", ", ".join(d.siblings) or "ingen"],
         ["Seneste journalnotat", d.last_journal_note or "intet"],
+        ["Overskredet", _count(len(d.overdue), "intet")],
+        ["Kommende frister", _count(len(coming), "ingen")],
+        ["Åbne indsatser", _count(len(d.measures), "ingen")],
+        ["Åbne fund fra ledelsestilsyn", _count(len(d.findings), "ingen")],
     ]
-    overdue = d.overdue
-    return [
-        Table(title="Sagen", columns=("Felt", "Værdi"), keys=("field", "value"), rows=facts, section=section),
-        Table(
-            title="Overskredet",
-            columns=("Hvad",),
-            keys=("what",),
-            rows=[[line] for line in overdue] or [["Intet er overskredet"]],
-            section=section,
-        ),
-        Table(
-            title="Frister",
-            columns=("Krav", "Frist", "Dage tilbage", "Hjemmel", "Status"),
-            keys=("requirement", "due", "days_left", "provision", "status"),
-            rows=[
-                [f.title, f.due, d.days_left(f), str(f.citation), "overskredet" if f.overdue else "kommende"]
-                for f in d.deadlines
-            ],
-            section=section,
-            note="Dage tilbage regnes fra overdragelsesdagen; et negativt tal er dage over fristen.",
-        ),
-        Table(
-            title="Åbne indsatser",
-            columns=("Indsats (hjemmel)", "Start", "Slut", "Dage til slut"),
-            keys=("measure", "start", "end", "days_to_end"),
-            rows=[[m.label, m.start, m.end, (m.end - d.on).days if m.end else None] for m in d.measures],
-            section=section,
-        ),
+    tables = [Table(title="Sagen", columns=("Felt", "Værdi"), keys=("field", "value"), rows=facts, section=section)]
+    if d.overdue:
+        tables.append(
+            Table(
+                title="Overskredet", columns=("Hvad",), keys=("what",), rows=[[x] for x in d.overdue], section=section
+            )
+        )
+    if coming:
+        tables.append(
+            Table(
+                title="Kommende frister",
+                columns=("Krav", "Frist", "Dage tilbage", "Hjemmel"),
+                keys=("requirement", "due", "days_left", "provision"),
+                rows=[[f.title, f.due, d.days_left(f), str(f.citation)] for f in coming],
+                section=section,
+                note="Dage tilbage regnes fra overdragelsesdagen.",
+            )
+        )
+    if d.measures:
+        tables.append(
+            Table(
+                title="Åbne indsatser",
+                columns=("Indsats (hjemmel)", "Start", "Slut", "Dage til slut"),
+                keys=("measure", "start", "end", "days_to_end"),
+                rows=[[m.label, m.start, m.end or "ingen slutdato", (m.end - d.on).days if m.end else None]
+                      for m in d.measures],
+                section=section,
+            )
+        )  # fmt: skip
+    tables.append(
         Table(
             title="Seneste score pr. tema",
             columns=("Tema", "Score", "Dato", "Forrige", "Retning"),
             keys=("theme", "score", "date", "previous", "direction"),
             rows=[[s.theme.label, s.value, s.on, s.previous, s.direction] for s in d.scores],
             section=section,
-        ),
-        Table(
-            title="Åbne fund fra ledelsestilsyn",
-            columns=("Krav", "Dokumentation", "Rettes senest"),
-            keys=("requirement", "evidence", "follow_up_due"),
-            rows=[[titles.get(f.rule, f.rule), f.evidence, f.follow_up_due] for f in d.findings],
-            section=section,
-        ),
-    ]
+            note="Trivselslinealen: 1 = i trivsel … 5 = truet trivsel; et fald er en forbedring.",
+        )
+    )
+    if d.findings:
+        tables.append(
+            Table(
+                title="Åbne fund fra ledelsestilsyn",
+                columns=("Krav", "Dokumentation", "Rettes senest"),
+                keys=("requirement", "evidence", "follow_up_due"),
+                rows=[[titles.get(f.rule, f.rule), f.evidence, f.follow_up_due] for f in d.findings],
+                section=section,
+            )
+        )
+    return tables
 
 
 __all__ = ["handover_report", "weights_note", "workload_report"]

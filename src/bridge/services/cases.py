@@ -127,7 +127,7 @@ def child_key_for_cpr(persons: Pseudonymizer, cpr: str) -> str:
     return persons.person(cpr).key
 
 
-Direction = Literal["bedre", "uændret", "dårligere", "første score"]
+Direction = Literal["forbedret", "uændret", "forværret", "første score"]
 
 
 @dataclass(frozen=True)
@@ -141,12 +141,12 @@ class ThemeScore:
 
     @property
     def direction(self) -> Direction:
-        """Since the score before: a fall is an improvement ("bedre"). Not a reliable-change verdict."""
+        """Since the score before: a fall is an improvement ("forbedret"). Not a reliable-change verdict."""
         if self.previous is None:
             return "første score"
         if self.value < self.previous:
-            return "bedre"
-        return "uændret" if self.value == self.previous else "dårligere"
+            return "forbedret"
+        return "uændret" if self.value == self.previous else "forværret"
 
 
 @dataclass(frozen=True)

@@ -216,32 +216,32 @@ def plan_handover(
     person = find_caseworker(load.caseworkers, leaving, municipality)
     receivers = choose_receivers(load.caseworkers, person, to)
     cases = open_cases(store, settings=settings, on=on, caseworker_ids=[person.id])
+    plan = assign_cases(cases, receivers)
     units, members = _families(cases)
     before = {r.id: r.load for r in receivers}
-    plan = distribute(units, before)
     greedy_after = resulting_loads(units, before, greedy(units, before))
     by_id = {r.id: r for r in receivers}
     keys = _case_keys(store, [c.case.id for c in cases])
-    moves = []
     numbering = {u.key: f"F{i}" for i, u in enumerate((u for u in units if len(members[u.key]) > 1), start=1)}
-    for unit in units:
-        for item in members[unit.key]:
-            moves.append(
-                Move(
-                    item.case.id,
-                    keys[item.case.id],
-                    item.case.case_number,
-                    numbering.get(unit.key, ""),
-                    item.weight,
-                    by_id[plan[unit.key]],
-                )
-            )
+    moves = [
+        Move(item.case.id, keys[item.case.id], item.case.case_number, numbering.get(unit.key, ""), item.weight,
+             by_id[plan[item.case.id]])
+        for unit in units
+        for item in members[unit.key]
+    ]  # fmt: skip
     moves.sort(key=lambda m: (m.receiver.name, m.family or "~", m.case_number))
     loads = []
     for receiver in receivers:
-        mine = [c for u in units if plan[u.key] == receiver.id for c in members[u.key]]
+        mine = [c for c in cases if plan[c.case.id] == receiver.id]
         loads.append(ReceiverLoad(receiver, receiver.load, receiver.load + child_load(mine), len(mine)))
     return HandoverPlan(person, on, loads, moves, max(greedy_after.values()))
+
+
+def assign_cases(cases: Sequence[OpenCase], receivers: Sequence[CaseworkerLoad]) -> dict[int, int]:
+    """Every case (by id) to a receiver (by id): families whole, the receivers' loads evened (:func:`distribute`)."""
+    units, members = _families(cases)
+    plan = distribute(units, {r.id: r.load for r in receivers})
+    return {item.case.id: plan[unit.key] for unit in units for item in members[unit.key]}
 
 
 def _families(cases: Sequence[OpenCase]) -> tuple[list[Unit], dict[str, list[OpenCase]]]:
@@ -376,6 +376,7 @@ def accept(store: Store, plan: HandoverPlan, *, decided_by: str) -> int:
 
 
 DONE, WAITING, ELSEWHERE, ENDED = "flyttet", "venter", "hos en anden", "lukket"
+STATUSES = (DONE, WAITING, ELSEWHERE, ENDED)
 
 
 @dataclass(frozen=True)
@@ -453,6 +454,7 @@ __all__ = [
     "ReceiverLoad",
     "Unit",
     "accept",
+    "assign_cases",
     "choose_receivers",
     "distribute",
     "dossiers",
