@@ -1,4 +1,4 @@
-"""Run the benchmarks: ``python -m benchmarks [--cases N] [--only sync|sbsys]``.
+"""Run the benchmarks: ``python -m benchmarks [--cases N] [--only sync|sbsys|workload]``.
 
 Prints the figures and writes them to benchmarks/results/latest.json.
 """
@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from benchmarks import bench_sbsys_concurrency, sync_throughput
+from benchmarks import bench_sbsys_concurrency, sync_throughput, workload
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -29,7 +29,10 @@ def _print(name: str, figures: dict[str, Any], indent: str = "") -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--cases", type=int, default=3000, help="cases in the synthetic source (sync benchmark)")
-    parser.add_argument("--only", choices=("sync", "sbsys"), help="run one benchmark")
+    parser.add_argument("--only", choices=("sync", "sbsys", "workload"), help="run one benchmark")
+    parser.add_argument(
+        "--workload-cases", type=int, default=120_000, help="cases in the store for the workload benchmark"
+    )
     args = parser.parse_args()
     results: dict[str, Any] = {}
     if args.only in (None, "sync"):
@@ -38,6 +41,9 @@ def main() -> None:
     if args.only in (None, "sbsys"):
         results["sbsys_concurrency"] = bench_sbsys_concurrency.run()
         _print("sbsys_concurrency", results["sbsys_concurrency"])
+    if args.only in (None, "workload"):
+        results["workload"] = workload.run(args.workload_cases)
+        _print("workload", results["workload"])
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "latest.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
 

@@ -48,6 +48,7 @@ from hypothesis import strategies as st
 from sqlalchemy import insert
 from typer.testing import CliRunner
 
+import bridge
 from bridge.cli import app
 from bridge.model.audit import AuditFinding, AuditSample
 from bridge.model.records import (
@@ -352,3 +353,22 @@ def test_an_unknown_caseworker_is_a_clear_error(project: Path) -> None:
     done = runner.invoke(app, ["handover", "Zelda"])
     assert isinstance(done.exception, HandoverError)
     assert str(done.exception) == "no caseworker called 'Zelda' has open cases (bridge workload lists them)"
+
+
+def test_the_library_uses_the_configured_weights(
+    store: Store, store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With placement = 2: P = 1 × (1 + 2 + 0.1 + 0.1 + 0.5) = 3.7, so Erik goes from 1 to 5.7."""
+    load_handover(store)
+    (tmp_path / "bridge.toml").write_text("[workload]\nplacement = 2\n", encoding="utf-8")
+    monkeypatch.setenv("BRIDGE_DATABASE_URL", store_url)
+    with bridge.open(tmp_path / "bridge.toml") as b:
+        loads = {w.name: round(w.load, 6) for w in b.workload(on=ON).caseworkers}
+        assert loads == {"Dorte Friis": 4.7, "Erik Møller": 1.0, "Finn Berg": 1.0}
+        plan = b.plan_handover("Dorte Friis", on=ON)
+        assert round(plan.receivers[0].after, 6) == 5.7
+        assert [d.case_number for d in b.handover_dossiers(plan)] == ["27.24.00-G01-P-24", "27.24.00-G01-P2-24"]
+        suggestion = b.suggest_caseworker("27.24.00-G01-P2-24", on=ON)
+        assert (suggestion.caseworker.name, suggestion.step) == ("Dorte Friis", "family")
+        decision = b.accept_handover(plan, decided_by="leder")
+        assert b.handover_progress(decision)[0].count("venter") == 2
