@@ -240,9 +240,11 @@ class Bridge:
         """Every caseworker's open children and weighted load (``[workload]`` weights, or a plugin's)."""
         return workload.workload(self.store, settings=self._weights(), on=on, municipality=municipality)
 
-    def suggest_caseworker(self, case_number: str, *, on: date | None = None) -> Suggestion:
+    def suggest_caseworker(
+        self, case_number: str, *, on: date | None = None, municipality: str | None = None
+    ) -> Suggestion:
         """Who should take a new case, and why: the family's caseworker, the municipality's rule, the lowest load."""
-        return workload.suggest(self.store, case_number, settings=self._weights(), on=on)
+        return workload.suggest(self.store, case_number, settings=self._weights(), on=on, municipality=municipality)
 
     def plan_handover(
         self,

@@ -11,6 +11,7 @@ reported unchanged.
 from __future__ import annotations
 
 import secrets
+from collections import Counter
 from datetime import date
 from pathlib import Path
 from typing import Annotated
@@ -114,6 +115,27 @@ def _tilsyn(store: Store, directory: Path, as_of: date) -> list[str]:
     ]
 
 
+def _workload(store: Store, directory: Path, as_of: date) -> list[str]:
+    """The caseload report, and a handover plan with dossiers for the most loaded caseworker who has a team."""
+    from bridge.plugins import get_plugins
+    from bridge.reports.workload import handover_report, workload_report
+    from bridge.services.handover import dossiers, plan_handover
+    from bridge.services.workload import workload
+
+    html = get_plugins().report_formats()["html"]
+    result = workload(store, on=as_of)
+    (directory / "workload.html").write_bytes(html.render(workload_report(result)))
+    size = Counter((w.municipality, w.team) for w in result.caseworkers)
+    leaving = max((w for w in result.caseworkers if size[(w.municipality, w.team)] > 1), key=lambda w: (w.load, w.name))
+    plan = plan_handover(store, leaving.name, on=as_of, municipality=leaving.municipality)
+    (directory / "handover.html").write_bytes(html.render(handover_report(plan, dossiers(store, plan))))
+    return [
+        f"workload of {len(result.caseworkers)} caseworkers: {directory / 'workload.html'}",
+        f"handover of {leaving.name}'s {len(plan.moves)} cases to {len(plan.receivers)} colleagues, with a dossier "
+        f"per case: {directory / 'handover.html'}",
+    ]
+
+
 def demo(
     directory: Annotated[Path, typer.Option("--dir", help="Where the demo lives.")] = Path("bridge-demo"),
 ) -> None:
@@ -145,6 +167,7 @@ def demo(
         runs.append(run_sync(store, config, source.name, full=True))
     report = write_scoring_report(store, directory / "scores.html", as_of=DEFAULT_AS_OF)
     tilsyn = _tilsyn(store, directory, DEFAULT_AS_OF)
+    caseload = _workload(store, directory, DEFAULT_AS_OF)
     with store.engine.connect() as conn:
         stored = conn.execute(select(func.count()).select_from(Case).where(col(Case.deleted_at).is_(None))).scalar_one()
     example = next(iter(find_cases(store, open_only=True, limit=1)), None)
@@ -164,7 +187,7 @@ def demo(
         "bridge sync                                 # sync again: every record unchanged",
     ):
         console.print(Text(f"  {line}"))
-    for line in tilsyn:
+    for line in (*tilsyn, *caseload):
         console.print(Text(line))
     if stored != expected:
         raise typer.Exit(1)

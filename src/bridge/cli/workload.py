@@ -81,6 +81,7 @@ def assign(
     case_number: Annotated[str, typer.Argument(help="The new case's number (bridge cases --open lists them).")],
     *,
     on: OnOption = None,
+    municipality: MunicipalityOption = None,
     fmt: FormatOption = None,
 ) -> None:
     """Who should take a new case, and why.
@@ -92,7 +93,7 @@ def assign(
     """
     config, store = _open(ctx)
     try:
-        found = suggest(store, case_number, settings=config.workload, on=_day(on))
+        found = suggest(store, case_number, settings=config.workload, on=_day(on), municipality=municipality)
     finally:
         store.dispose()
     worker = found.caseworker

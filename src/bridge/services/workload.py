@@ -516,20 +516,33 @@ def _number(value: float) -> str:
 
 
 def suggest(
-    store: Store, case_number: str, *, settings: WorkloadSettings | None = None, on: date | None = None
+    store: Store,
+    case_number: str,
+    *,
+    settings: WorkloadSettings | None = None,
+    on: date | None = None,
+    municipality: str | None = None,
 ) -> Suggestion:
-    """Who should take the open case ``case_number``, with the reasons (see the module's docstring)."""
+    """Who should take the open case ``case_number``, with the reasons (see the module's docstring).
+
+    Case numbers repeat between municipalities: ``municipality`` (a kommunekode) says which one.
+    """
     settings = settings or WorkloadSettings()
     on = on or date.today()
     c = CASES.c
+    query = select(c.id, c.municipality).where(c.case_number == case_number, c.deleted_at.is_(None), c.status == "open")
+    if municipality is not None:
+        query = query.where(c.municipality == municipality)
     with store.engine.connect() as conn:
-        ids = list(
-            conn.execute(
-                select(c.id).where(c.case_number == case_number, c.deleted_at.is_(None), c.status == "open")
-            ).scalars()
-        )
-    if not ids:
+        found = list(conn.execute(query.order_by(c.id)))
+    if not found:
         raise UnknownCase(f"no open case has the case number {case_number!r} (bridge cases --open lists them)")
+    places = sorted({row.municipality for row in found})
+    if len(places) > 1:
+        raise UnknownCase(
+            f"case number {case_number!r} is open in municipalities {', '.join(places)}: give --municipality"
+        )
+    ids = [row.id for row in found]
     view = case_views(store, ids[:1])[0]
     municipality = view.info.municipality
     cases = open_cases(store, settings=settings, on=on, municipality=municipality)
