@@ -101,6 +101,7 @@ def test_the_workload_report_in_every_format(
     html = (tmp_path / "workload.html").read_text(encoding="utf-8")
     assert "<h1>Sagsbelastning pr. 30.06.2026</h1>" in html
     assert html.count("<svg") == 3  # the distribution, the teams, the caseworkers
+    assert html.count('<line class="mark"') == 2  # the normtal across the teams' and the caseworkers' bars
     for record in loaded.records:
         assert record.child_key not in html
     assert openpyxl.load_workbook(tmp_path / "workload.xlsx").sheetnames[0] == "Indhold"

@@ -33,14 +33,18 @@ Who takes a new case (N and M are new, open, without a caseworker; each weighs 1
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import BaseModel
 from sqlalchemy import update
+from typer.testing import CliRunner
 
+from bridge.cli import app
 from bridge.config import WorkloadSettings, parse_config
 from bridge.errors import ConfigError, PluginError
 from bridge.hookspecs import hookimpl
@@ -61,6 +65,7 @@ from bridge.services.workload import (
     AssignmentRule,
     CaseworkerLoad,
     RuleChoice,
+    UnknownCase,
     WeightedCase,
     open_cases,
     suggest,
@@ -305,5 +310,32 @@ def test_a_plugin_adds_an_assignment_rule(store: Store) -> None:
 
 def test_an_unknown_case_number_says_how_to_find_one(store: Store) -> None:
     load_team(store)
-    with pytest.raises(Exception, match=r"no open case has the case number 'X-1' \(bridge cases --open"):
+    with pytest.raises(UnknownCase, match=r"no open case has the case number 'X-1' \(bridge cases --open"):
         suggest(store, "X-1", on=ON)
+
+
+def test_a_case_number_open_in_two_municipalities_asks_which(store: Store) -> None:
+    load_team(
+        store, case("M", "m2", None).model_copy(update={"municipality": "202", "source_ref": "M-202"}), *new_cases()
+    )
+    with pytest.raises(
+        UnknownCase, match=r"'27\.24\.00-G01-M-24' is open in municipalities 101, 202: give --municipality"
+    ):
+        suggest(store, "27.24.00-G01-M-24", on=ON)
+    assert suggest(store, "27.24.00-G01-M-24", on=ON, municipality="101").caseworker.name == "Bo Lund"
+
+
+def test_assign_on_the_command_line(
+    store: Store, store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    load_team(store, *new_cases())
+    monkeypatch.delenv("BRIDGE_DATABASE_URL", raising=False)
+    (tmp_path / "bridge.toml").write_text(
+        f'[store]\nurl = "{store_url}"\n[workload.assignment]\nrule = "team"\nsettings = {{ udsatte = "Team Syd" }}\n',
+        encoding="utf-8",
+    )
+    monkeypatch.chdir(tmp_path)
+    done = CliRunner().invoke(app, ["workload", "assign", "27.24.00-G01-M-24", "--on", "2025-06-01", "-f", "json"])
+    assert done.exit_code == 0, done.output
+    answer = json.loads(done.stdout)
+    assert (answer["caseworker"], answer["team"], answer["step"]) == ("Carla Dahl", "Team Syd", "rule")

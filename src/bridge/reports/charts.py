@@ -76,6 +76,9 @@ class Bars:
     maximum: float = 100.0
     color: str = "#1f6fb2"
     percent: bool = True
+    mark: float | None = None
+    """A value to draw as a dashed line across the bars (a benchmark, e.g. 100 % of the normtal)."""
+    mark_label: str = ""
 
 
 @dataclass(frozen=True)
@@ -266,7 +269,7 @@ def _bars(chart: Bars, columns: Sequence[str], rows: Sequence[Sequence[Any]]) ->
     left, right, bar, gap = _LABEL_WIDTH + 16, WIDTH - 80, 22, 10
     span = right - left
     body: list[str] = []
-    y = 8.0
+    y = 8.0 if chart.mark is None else 24.0
     for row in rows:
         label = danish.cell(row[at[chart.label]])
         raw = row[at[chart.value]]
@@ -281,6 +284,10 @@ def _bars(chart: Bars, columns: Sequence[str], rows: Sequence[Sequence[Any]]) ->
             body.append(_rect(left, y, width, bar, chart.color, title=f"{label}: {shown}"))
             body.append(_text(right + 6, y + bar * 0.68, shown, size=11))
         y += bar + gap
+    if chart.mark is not None:
+        x = left + span * min(max(chart.mark / chart.maximum, 0.0), 1.0)
+        body.append(_line(x, 18, x, y - gap + 2, INK, dash=True).replace("<line ", '<line class="mark" ', 1))
+        body.append(_text(x, 13, chart.mark_label, anchor="middle", size=11, fill=MUTED, css="mark-label"))
     return _svg(y + 2, body, "søjler", "bars")
 
 

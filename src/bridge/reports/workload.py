@@ -19,7 +19,6 @@ from bridge.services.workload import Workload
 BANDS = ((0, 80, "under 80 %"), (80, 100, "80–100 %"), (100, 120, "100–120 %"), (120, float("inf"), "over 120 %"))
 """Load in per cent of the benchmark; a band holds its lower end, not its upper."""
 LOAD_COLOR = "#1f6fb2"
-OVER_COLOR = "#c62828"
 MOST_BARS = 60
 """A chart per caseworker only up to this many rows; above it the table and the distribution say it."""
 
@@ -32,6 +31,10 @@ def _bar_scale(shares: Sequence[float]) -> float:
     """The bars' maximum: 150 %, or more when someone is above it, in steps of 50."""
     highest = max(shares, default=0.0)
     return max(150.0, 50.0 * -(-highest // 50))
+
+
+def _load_bars(label: str, maximum: float, value: str = "Belastning (%)") -> Bars:
+    return Bars(label=label, value=value, maximum=maximum, color=LOAD_COLOR, mark=100, mark_label="normtal")
 
 
 def weights_note(settings: WorkloadSettings) -> str:
@@ -81,22 +84,22 @@ def workload_report(result: Workload) -> Report:
         ),
         Table(
             title="Teams",
-            columns=(
-                "Kommune",
-                "Team",
-                "Sagsbehandlere",
-                "Børn",
-                "Vægtet sagstal",
-                "Gns. pr. sagsbehandler",
-                "Belastning (%)",
-            ),
-            keys=("municipality", "team", "caseworkers", "children", "load", "mean_load", "load_pct"),
+            columns=("Team", "Sagsbehandlere", "Børn", "Vægtet sagstal", "Gns. pr. sagsbehandler", "Belastning (%)"),
+            keys=("team", "caseworkers", "children", "load", "mean_load", "load_pct"),
             rows=[
-                [t.municipality, t.team, t.caseworkers, t.children, _one(t.load), _one(t.mean), _one(t.share)]
+                [
+                    f"{result.place(t.municipality)}: {t.team}",
+                    t.caseworkers,
+                    t.children,
+                    _one(t.load),
+                    _one(t.mean),
+                    _one(t.share),
+                ]
                 for t in result.teams()
             ],
             section="Teams",
-            charts=(Bars(label="Team", value="Belastning (%)", maximum=scale, color=LOAD_COLOR),),
+            charts=(_load_bars("Team", scale),),
+            note="Belastning = gennemsnitligt vægtet sagstal pr. sagsbehandler i procent af normtallet.",
         ),
         Table(
             title="Sagsbehandlere",
@@ -112,13 +115,20 @@ def workload_report(result: Workload) -> Report:
             ),
             keys=("municipality", "team", "caseworker", "children", "udsatte", "handicap", "load", "load_pct"),
             rows=[
-                [w.municipality, w.team, w.name, w.children, w.udsatte, w.handicap, _one(w.load), _one(w.share)]
+                [
+                    result.place(w.municipality),
+                    w.team,
+                    w.name,
+                    w.children,
+                    w.udsatte,
+                    w.handicap,
+                    _one(w.load),
+                    _one(w.share),
+                ]
                 for w in workers
             ],
             section="Sagsbehandlere",
-            charts=(Bars(label="Sagsbehandler", value="Belastning (%)", maximum=scale, color=LOAD_COLOR),)
-            if len(workers) <= MOST_BARS
-            else (),
+            charts=(_load_bars("Sagsbehandler", scale),) if len(workers) <= MOST_BARS else (),
             note="Børn tælles, ikke mapper: et barn med to åbne sager hos samme sagsbehandler tæller én gang.",
         ),
     ]
@@ -157,7 +167,7 @@ def handover_report(plan: HandoverPlan, dossiers: Sequence[Dossier] = ()) -> Rep
                 for r in plan.receivers
             ],
             section="Fordeling",
-            charts=(Bars(label="Modtager", value="Belastning efter (%)", maximum=scale, color=LOAD_COLOR),),
+            charts=(_load_bars("Modtager", scale, "Belastning efter (%)"),),
             note=(
                 "Søskende følges ad. Fordelingen gør den højeste belastning efter overdragelsen så lav som muligt; "
                 "at give familierne én ad gangen til den mindst belastede ville give et højeste vægtet sagstal på "

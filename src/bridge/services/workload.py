@@ -45,6 +45,7 @@ from bridge.model.tables import CASES, CASEWORKERS, EVENTS, MEASURES
 from bridge.plugins import get_plugins
 from bridge.reports import danish
 from bridge.services.cases import CaseView, case_views
+from bridge.services.scoring import municipality_names
 from bridge.store import Store
 
 NO_TEAM = "(intet team)"
@@ -134,6 +135,11 @@ class Workload:
     caseworkers: list[CaseworkerLoad]
     plugin_weights: bool = False
     """Whether a plugin's ``bridge_case_weight`` weighed the cases."""
+    municipality_names: dict[str, str] = field(default_factory=dict)
+
+    def place(self, code: str) -> str:
+        """A municipality as a reader knows it: its name, else its kommunekode."""
+        return self.municipality_names.get(code, code)
 
     @property
     def norm(self) -> float:
@@ -326,7 +332,7 @@ def workload(
         for i, (children, udsatte, handicap, load) in loads.items()
     ]
     workers.sort(key=lambda x: (x.municipality, x.team, x.name, x.id))
-    return Workload(on, settings, workers, plugin_weights=get_plugins().weighs_cases())
+    return Workload(on, settings, workers, get_plugins().weighs_cases(), municipality_names(store))
 
 
 _Loads = dict[int, tuple[int, int, int, float]]
