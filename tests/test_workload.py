@@ -59,7 +59,7 @@ from bridge.model.records import (
     TargetGroup,
 )
 from bridge.model.tables import CASES
-from bridge.plugins import registered
+from bridge.plugins import get_plugins, registered
 from bridge.services.cases import CaseView
 from bridge.services.workload import (
     AssignmentRule,
@@ -339,3 +339,21 @@ def test_assign_on_the_command_line(
     assert done.exit_code == 0, done.output
     answer = json.loads(done.stdout)
     assert (answer["caseworker"], answer["team"], answer["step"]) == ("Carla Dahl", "Team Syd", "rule")
+
+
+class Registers:
+    def __init__(self, *things: object) -> None:
+        self.things = things
+
+    @hookimpl
+    def bridge_register_assignment_rules(self, register: Callable[[Any], None]) -> None:
+        for thing in self.things:
+            register(thing)
+
+
+def test_what_is_not_an_assignment_rule_is_refused_naming_it() -> None:
+    with registered(Registers(object())) as plugins, pytest.raises(PluginError, match="is not an instance of"):
+        plugins.assignment_rules()
+    with registered(Registers(ByDistrict(), ByDistrict())) as plugins, pytest.raises(PluginError, match="twice"):
+        plugins.assignment_rules()
+    assert sorted(get_plugins().assignment_rules()) == ["birthday", "team"]

@@ -23,13 +23,7 @@ from bridge.services import handover as handovers_service
 from bridge.services.workload import suggest, workload
 from bridge.store import Store, open_store
 
-app = typer.Typer(
-    help=(
-        "Weighted caseload per caseworker and team against the benchmark (40 udsatte / 55 handicap cases), "
-        "and who should take a new case."
-    ),
-    invoke_without_command=True,
-)
+app = typer.Typer(invoke_without_command=True)
 
 OnOption = Annotated[str | None, typer.Option("--on", help="The day to weigh cases on, YYYY-MM-DD (default today).")]
 MunicipalityOption = Annotated[str | None, typer.Option(help="Only this municipality (kommunekode, e.g. 461).")]
@@ -54,11 +48,12 @@ def report(
     out: OutOption = None,
     csv_dialect: CsvDialectOption = "excel-da",
 ) -> None:
-    """The caseload report: how many children each caseworker has, their weighted load, and the distribution.
+    """Weighted caseload per caseworker and team against the benchmark; `assign`: who takes a new case.
 
-    A case weighs 1 (udsatte) or 40/55 (handicap), more with a placement, per open measure and after
-    a recent notification; 40 is the benchmark for everyone. Set the weights in bridge.toml's
-    [workload] table. Examples:
+    The report: each caseworker's children in open cases, their weighted load in per cent of the
+    benchmark, each team's, and the distribution. A case weighs 1 (udsatte) or 40/55 (handicap),
+    more with a placement, per open measure and after a recent notification; 40 is the benchmark
+    for everyone. The weights are set in bridge.toml's \\[workload] table. Examples:
 
       bridge workload                          # on the terminal
       bridge workload -f html -o workload.html
@@ -88,7 +83,7 @@ def assign(
 
     In this order: the caseworker who has the child's siblings (a family stays with one
     caseworker); else the municipality's own rule, when bridge.toml names one
-    ([workload.assignment] rule = "birthday" or "team", or a plugin's); else the lowest weighted
+    (\\[workload.assignment] rule = "birthday" or "team", or a plugin's); else the lowest weighted
     load in the case's team. The team's loads are listed to compare.
     """
     config, store = _open(ctx)
