@@ -339,6 +339,16 @@ secret_env = "BRIDGE_PERSON_KEY_SECRET"
 # Keep CPR numbers in the store as well. Off unless you have a documented need.
 store_cpr = false
 
+# How open cases are weighted for `bridge workload` and `bridge handover` (the defaults: an
+# udsatte case weighs 1, a handicap case 40/55, so 40 is the benchmark load for both).
+# [workload]
+# placement = 0.5             # added when an open measure is a placement
+# measure = 0.1               # added per open measure
+# notification = 0.5          # added after a notification within notification_days = 90
+# [workload.assignment]       # who takes a new case when no sibling decides: "birthday" or "team"
+# rule = "team"
+# settings = { udsatte = "Børn og Unge, Myndighed", handicap = "Børn og Unge, Handicap" }
+
 # One [[sources]] block per fagsystem and municipality. `bridge adapters` lists adapters.
 [[sources]]
 name = "demo"                 # used in `bridge sync demo` and in the run ledger

@@ -158,9 +158,7 @@ class CaseView:
 
     info: CaseInfo
     timeline: Timeline
-    status: str
     family_key: str | None
-    family_case_number: str | None
     scores: tuple[ThemeScore, ...]
 
     @property
@@ -187,20 +185,10 @@ def case_views(store: Store, case_ids: Sequence[int]) -> list[CaseView]:
         return []
     c = CASES.c
     with store.engine.connect() as conn:
-        extra = {
-            row.id: row
-            for row in conn.execute(select(c.id, c.status, c.family_key, c.family_case_number).where(c.id.in_(wanted)))
-        }
+        families = {row.id: row.family_key for row in conn.execute(select(c.id, c.family_key).where(c.id.in_(wanted)))}
     scores = latest_scores(store, wanted)
     return [
-        CaseView(
-            info,
-            timeline,
-            extra[info.id].status,
-            extra[info.id].family_key,
-            extra[info.id].family_case_number,
-            scores.get(info.id, ()),
-        )
+        CaseView(info, timeline, families[info.id], scores.get(info.id, ()))
         for info, timeline in timelines(store, case_ids=wanted)
     ]
 

@@ -106,9 +106,6 @@ class CaseworkerLoad:
         """The load in per cent of the benchmark."""
         return 100 * self.load / self.norm
 
-    def label(self) -> str:
-        return f"{self.name} ({self.team})"
-
 
 @dataclass(frozen=True)
 class TeamLoad:
@@ -160,9 +157,6 @@ class Workload:
             )
             for (municipality, team), members in sorted(grouped.items())
         ]
-
-    def caseworker(self, caseworker_id: int) -> CaseworkerLoad | None:
-        return next((w for w in self.caseworkers if w.id == caseworker_id), None)
 
 
 # -- weights in SQL ------------------------------------------------------------------------------
