@@ -60,6 +60,7 @@ from bridge.model.records import (
 )
 from bridge.model.tables import CASES
 from bridge.plugins import get_plugins, registered
+from bridge.privacy import Pseudonymizer
 from bridge.services.cases import CaseView
 from bridge.services.workload import (
     AssignmentRule,
@@ -73,6 +74,7 @@ from bridge.services.workload import (
 )
 from bridge.store import Store
 from bridge.sync.writer import store_records
+from bridge.synthetic.generate import generate
 
 ON = date(2025, 6, 1)
 ANNE = CaseworkerRecord(source_ref="w1", name="Anne Holm", unit="Team Nord")
@@ -357,3 +359,29 @@ def test_what_is_not_an_assignment_rule_is_refused_naming_it() -> None:
     with registered(Registers(ByDistrict(), ByDistrict())) as plugins, pytest.raises(PluginError, match="twice"):
         plugins.assignment_rules()
     assert sorted(get_plugins().assignment_rules()) == ["birthday", "team"]
+
+
+class KeepsConfigured:
+    """A plugin that weighs nothing itself: the loads are then summed in Python, case by case."""
+
+    @hookimpl
+    def bridge_case_weight(self, case: WeightedCase) -> float | None:
+        return None
+
+
+def test_the_sums_in_sql_equal_the_sums_case_by_case(store: Store, persons: Pseudonymizer) -> None:
+    truth = generate(seed=21, municipalities=2, caseworkers=4, as_of=date(2026, 3, 1))
+    store_records(store, "synthetic", truth.expected_records(persons))
+    on = date(2026, 3, 1)
+    in_sql = workload(store, on=on)
+    with registered(KeepsConfigured()):
+        by_case = workload(store, on=on)
+    assert not in_sql.plugin_weights
+    assert by_case.plugin_weights
+    assert len(in_sql.caseworkers) == 8
+    for a, b in zip(in_sql.caseworkers, by_case.caseworkers, strict=True):
+        assert (a.name, a.children, a.udsatte, a.handicap) == (b.name, b.children, b.udsatte, b.handicap)
+        assert a.load == pytest.approx(b.load)
+    open_children = {(r.caseworker.source_ref, r.child_key) for r in truth.expected_records(persons)
+                     if r.status == "open" and r.caseworker}  # fmt: skip
+    assert sum(w.children for w in in_sql.caseworkers) == len(open_children)
