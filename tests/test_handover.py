@@ -240,8 +240,8 @@ def handovers(draw: st.DrawFn) -> tuple[list[OpenCase], list[CaseworkerLoad]]:
     for i in range(n):
         family = draw(st.sampled_from([None, "f1", "f2", "f3", "f4"]))
         child = draw(st.sampled_from([f"c{i}", f"c{i}", "twin"]))  # now and then one child with two cases
-        if child == "twin":
-            family = "f1"
+        if child == "twin":  # one child in two systems: one case has the family key, the other may not
+            family = draw(st.sampled_from([None, "f1"]))
         weight = draw(st.sampled_from([0.727273, 0.8, 1.0, 1.1, 1.5, 1.6, 2.2, 3.0]))
         cases.append(_open_case(i, family, child, weight))
     receivers = [
@@ -252,10 +252,12 @@ def handovers(draw: st.DrawFn) -> tuple[list[OpenCase], list[CaseworkerLoad]]:
 
 
 def _units(cases: Sequence[OpenCase]) -> list[tuple[str, list[OpenCase]]]:
-    """Families (a child without a family on its own), by first case number — written apart from the service."""
+    """Families, by first case number — written apart from the service. A child's cases are in its family
+    when any of them has the family key; a child with none is on its own."""
+    family_of = {c.child_key: c.family_key for c in cases if c.family_key}
     groups: dict[str, list[OpenCase]] = defaultdict(list)
     for c in cases:
-        groups[c.family_key or f"child {c.child_key}"].append(c)
+        groups[c.family_key or family_of.get(c.child_key) or f"child {c.child_key}"].append(c)
     return sorted(groups.items(), key=lambda kv: min(c.case.case_number for c in kv[1]))
 
 

@@ -168,6 +168,7 @@ class ReceiverLoad:
     before: float
     after: float
     children: int
+    """Children handed to this receiver."""
 
     @property
     def share_after(self) -> float:
@@ -233,7 +234,8 @@ def plan_handover(
     loads = []
     for receiver in receivers:
         mine = [c for c in cases if plan[c.case.id] == receiver.id]
-        loads.append(ReceiverLoad(receiver, receiver.load, receiver.load + child_load(mine), len(mine)))
+        children = len({c.child_key for c in mine})
+        loads.append(ReceiverLoad(receiver, receiver.load, receiver.load + child_load(mine), children))
     return HandoverPlan(person, on, loads, moves, max(greedy_after.values()))
 
 
@@ -245,10 +247,16 @@ def assign_cases(cases: Sequence[OpenCase], receivers: Sequence[CaseworkerLoad])
 
 
 def _families(cases: Sequence[OpenCase]) -> tuple[list[Unit], dict[str, list[OpenCase]]]:
-    """Cases grouped by family key (a child without one on its own), in order of their first case number."""
+    """Cases grouped by family key, in order of their first case number.
+
+    A child's cases stay together too: a case without a family key joins the family of the child's
+    other cases, and a child with no family key at all is a unit of its own.
+    """
+    family_of = {item.child_key: item.family_key for item in cases if item.family_key}
     members: dict[str, list[OpenCase]] = defaultdict(list)
     for item in cases:
-        members[f"family:{item.family_key}" if item.family_key else f"child:{item.child_key}"].append(item)
+        family = item.family_key or family_of.get(item.child_key)
+        members[f"family:{family}" if family else f"child:{item.child_key}"].append(item)
     ordered = sorted(members, key=lambda k: min(c.case.case_number for c in members[k]))
     return [Unit(k, child_load(members[k])) for k in ordered], members
 
