@@ -160,8 +160,8 @@ def handover_report(plan: HandoverPlan, dossiers: Sequence[Dossier] = ()) -> Rep
     tables = [
         Table(
             title="Modtagere: belastning før og efter",
-            columns=("Modtager", "Team", "Vægtet før", "Nye sager", "Vægtet efter", "Belastning efter (%)"),
-            keys=("receiver", "team", "load_before", "new_cases", "load_after", "load_after_pct"),
+            columns=("Modtager", "Team", "Vægtet før", "Nye børn", "Vægtet efter", "Belastning efter (%)"),
+            keys=("receiver", "team", "load_before", "new_children", "load_after", "load_after_pct"),
             rows=[
                 [r.caseworker.name, r.caseworker.team, _one(r.before), r.children, _one(r.after), _one(r.share_after)]
                 for r in plan.receivers
