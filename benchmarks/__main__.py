@@ -1,4 +1,4 @@
-"""Run the benchmarks: ``python -m benchmarks [--cases N] [--only sync|sbsys|csc|pg-scaling] [--scaling-cases N]``.
+"""Run the benchmarks: ``python -m benchmarks [--cases N] [--only NAME] [--scaling-cases N] [--workload-cases N]``.
 
 Prints the figures and writes them to benchmarks/results/latest.json.
 """
@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from benchmarks import bench_sbsys_concurrency, csc_extract_memory, pg_scaling, sync_throughput
+from benchmarks import bench_sbsys_concurrency, csc_extract_memory, pg_scaling, sync_throughput, workload
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -29,12 +29,15 @@ def _print(name: str, figures: dict[str, Any], indent: str = "") -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--cases", type=int, default=3000, help="cases in the synthetic source (sync benchmark)")
-    parser.add_argument("--only", choices=("sync", "sbsys", "csc", "pg-scaling"), help="run one benchmark")
+    parser.add_argument("--only", choices=("sync", "sbsys", "csc", "pg-scaling", "workload"), help="run one benchmark")
     parser.add_argument(
         "--scaling-cases", type=int, default=120_000, help="cases in PostgreSQL's first sync (pg-scaling benchmark)"
     )
     parser.add_argument(
         "--no-autovacuum", action="store_true", help="pg-scaling: never vacuum or analyse the tables during the run"
+    )
+    parser.add_argument(
+        "--workload-cases", type=int, default=120_000, help="cases in the store for the workload benchmark"
     )
     args = parser.parse_args()
     results: dict[str, Any] = {}
@@ -50,6 +53,9 @@ def main() -> None:
     if args.only in (None, "pg-scaling"):
         results["pg_scaling"] = pg_scaling.run(args.scaling_cases, autovacuum=not args.no_autovacuum)
         _print("pg_scaling", results["pg_scaling"])
+    if args.only in (None, "workload"):
+        results["workload"] = workload.run(args.workload_cases)
+        _print("workload", results["workload"])
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "latest.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
 

@@ -15,19 +15,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import date
 from pathlib import Path
 from typing import Any
 
-from pydantic import SecretStr
-
-from bridge.privacy import Pseudonymizer
-from bridge.store import open_store
-from bridge.sync.writer import store_records
-from bridge.synthetic.generate import generate
-
-AS_OF = date(2026, 11, 1)
-BATCH = 5000
+from benchmarks.national import store_synthetic
 
 
 def _plain_read(path: Path) -> float:
@@ -45,21 +36,9 @@ def _plain_read(path: Path) -> float:
 
 
 def run(cases: int = 120_000) -> dict[str, Any]:
-    municipalities = 10
-    truth = generate(seed=1, municipalities=municipalities, caseworkers=40, cases=cases // municipalities, as_of=AS_OF)
-    persons = Pseudonymizer(SecretStr("benchmark-secret"))
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "bridge.db"
-        store = open_store(f"sqlite:///{path}")
-        batch = []
-        for case in truth.valid_cases():
-            batch.append(truth.expected_record(case, persons))
-            if len(batch) == BATCH:
-                store_records(store, "synthetic", batch)
-                batch = []
-        store_records(store, "synthetic", batch)
-        del truth
-        store.dispose()
+        store_synthetic(path, cases)
         plain = _plain_read(path)
         # In a process of its own, so the peak memory is the barometer's, not the generator's.
         measured = subprocess.run(

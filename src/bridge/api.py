@@ -17,14 +17,14 @@ from typing import Self, TypeVar
 from sqlmodel import col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
-from bridge.config import BridgeConfig, load_config
+from bridge.config import BridgeConfig, WorkloadSettings, load_config
 from bridge.errors import ConfigError
 from bridge.law import AuditRule, Check, Timeline
 from bridge.model.tables import Assessment, Case, CaseEvent, Quarantined, SyncRun
 from bridge.plugins import get_plugins
 from bridge.reports import scoring as scoring_reports
 from bridge.reports.compare import comparison_report
-from bridge.services import audit, barometer, findings, sampling, scoring
+from bridge.services import audit, barometer, findings, handover, sampling, scoring, workload
 from bridge.services.audit import Deadline
 from bridge.services.barometer import Barometer, BarometerBy
 from bridge.services.cases import CaseSummary, find_cases
@@ -32,6 +32,7 @@ from bridge.services.compare import Comparison, write_extract
 from bridge.services.compare import compare as compare_store
 from bridge.services.compare import merge as merge_extracts
 from bridge.services.findings import Change, Finding
+from bridge.services.handover import DecisionProgress, Dossier, HandoverPlan
 from bridge.services.periods import Period
 from bridge.services.sampling import DrawSpec, SampleSummary, Verification
 from bridge.services.scoring import (
@@ -44,6 +45,7 @@ from bridge.services.scoring import (
     Transition,
 )
 from bridge.services.sheet import ImportResult, import_sheet, write_sheet
+from bridge.services.workload import Suggestion, Workload
 from bridge.store import Store, open_store
 from bridge.sync import BatchDone, SourceOutcome, SyncResult, sync_sources
 from bridge.sync.engine import BatchCallback
@@ -262,6 +264,45 @@ class Bridge:
         target = Path(path)
         target.write_bytes(get_plugins().report_formats()["html"].render(comparison_report(comparison)))
         return target
+    # -- workload and handover ------------------------------------------------------------
+
+    def _weights(self) -> WorkloadSettings:
+        return self.config.workload if self.config is not None else WorkloadSettings()
+
+    def workload(self, *, on: date | None = None, municipality: str | None = None) -> Workload:
+        """Every caseworker's open children and weighted load (``[workload]`` weights, or a plugin's)."""
+        return workload.workload(self.store, settings=self._weights(), on=on, municipality=municipality)
+
+    def suggest_caseworker(
+        self, case_number: str, *, on: date | None = None, municipality: str | None = None
+    ) -> Suggestion:
+        """Who should take a new case, and why: the family's caseworker, the municipality's rule, the lowest load."""
+        return workload.suggest(self.store, case_number, settings=self._weights(), on=on, municipality=municipality)
+
+    def plan_handover(
+        self,
+        caseworker: str,
+        *,
+        to: Sequence[str] | None = None,
+        on: date | None = None,
+        municipality: str | None = None,
+    ) -> HandoverPlan:
+        """A plan moving every open case of ``caseworker`` to ``to`` (default: the team), families whole."""
+        return handover.plan_handover(
+            self.store, caseworker, to=to, on=on, settings=self._weights(), municipality=municipality
+        )
+
+    def handover_dossiers(self, plan: HandoverPlan) -> list[Dossier]:
+        """A dossier per case of the plan: measures, deadlines, what is overdue, scores, findings, last note."""
+        return handover.dossiers(self.store, plan)
+
+    def accept_handover(self, plan: HandoverPlan, *, decided_by: str) -> int:
+        """Store the plan as a dated decision; returns its id."""
+        return handover.accept(self.store, plan, decided_by=decided_by)
+
+    def handover_progress(self, decision_id: int | None = None) -> list[DecisionProgress]:
+        """Accepted handovers, each move checked against the cases as last synced."""
+        return handover.progress(self.store, decision_id)
 
     # -- syncing -----------------------------------------------------------------------
 

@@ -10,12 +10,13 @@ finds the same files as a run from that directory.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -91,9 +92,67 @@ class SourceSettings(_Section):
     simulator: SimulatedSource | None = None
 
 
+_PROVISION = r"^(SEL|BL) [0-9]+[a-z]?( .+)?$"
+
+
+class AssignmentSettings(_Section):
+    """``[workload.assignment]``: the municipality's own rule for who takes a new case, if any."""
+
+    rule: str | None = Field(default=None, description="a registered assignment rule: birthday, team, or a plugin's")
+    settings: dict[str, Any] = Field(default_factory=dict, description="the rule's settings, checked by the rule")
+
+
+class WorkloadSettings(_Section):
+    """``[workload]``: how an open case is weighted (see :mod:`bridge.services.workload`).
+
+    weight = (udsatte / normtal of the case's target group) × (1 + placement if an open measure is a
+    placement + the weight of each open measure + notification if one came within notification_days).
+    An udsatte case without extras weighs 1, so a load of 40 is the udsatte benchmark.
+    """
+
+    udsatte: float = Field(default=40, gt=0, le=1000, description="normtal: cases per caseworker on udsatte")
+    handicap: float = Field(default=55, gt=0, le=1000, description="normtal: cases per caseworker on handicap")
+    placement: float = Field(default=0.5, ge=0, le=100, description="added when an open measure is a placement")
+    placements: list[str] = Field(
+        default_factory=lambda: ["SEL 52 stk. 3 nr. 7", "SEL 58", "BL 46", "BL 47"],
+        description="the provisions that are placements (anbringelser): act and paragraph",
+    )
+    measure: float = Field(default=0.1, ge=0, le=100, description="added per open measure")
+    measures: dict[str, float] = Field(
+        default_factory=dict, description="a weight per open measure by act and paragraph, instead of `measure`"
+    )
+    notification: float = Field(default=0.5, ge=0, le=100, description="added after a recent notification")
+    notification_days: int = Field(default=90, ge=1, le=3650)
+    assignment: AssignmentSettings = Field(default_factory=AssignmentSettings)
+
+    @field_validator("placements")
+    @classmethod
+    def _provisions(cls, value: list[str]) -> list[str]:
+        for provision in value:
+            _check_provision(provision)
+        return value
+
+    @field_validator("measures")
+    @classmethod
+    def _weights(cls, value: dict[str, float]) -> dict[str, float]:
+        for provision, weight in value.items():
+            _check_provision(provision)
+            if not 0 <= weight <= 100:
+                raise ValueError(f"{provision!r}: a weight is a number from 0 to 100, not {weight}")
+        return value
+
+
+def _check_provision(provision: str) -> None:
+    if not re.match(_PROVISION, provision):
+        raise ValueError(
+            f"{provision!r} is not an act and paragraph; write it as stored, e.g. 'SEL 52 stk. 3 nr. 7' or 'BL 46'"
+        )
+
+
 class BridgeConfig(_Section):
     store: StoreSettings = Field(default_factory=StoreSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
+    workload: WorkloadSettings = Field(default_factory=WorkloadSettings)
     sources: list[SourceSettings] = Field(default_factory=list)
     base_dir: Path = Field(default=Path("."), exclude=True)
 
@@ -314,6 +373,16 @@ TEMPLATE = """\
 secret_env = "BRIDGE_PERSON_KEY_SECRET"
 # Keep CPR numbers in the store as well. Off unless you have a documented need.
 store_cpr = false
+
+# How open cases are weighted for `bridge workload` and `bridge handover` (the defaults: an
+# udsatte case weighs 1, a handicap case 40/55, so 40 is the benchmark load for both).
+# [workload]
+# placement = 0.5             # added when an open measure is a placement
+# measure = 0.1               # added per open measure
+# notification = 0.5          # added after a notification within notification_days = 90
+# [workload.assignment]       # who takes a new case when no sibling decides: "birthday" or "team"
+# rule = "team"
+# settings = { udsatte = "Børn og Unge, Myndighed", handicap = "Børn og Unge, Handicap" }
 
 # One [[sources]] block per fagsystem and municipality. `bridge adapters` lists adapters.
 [[sources]]

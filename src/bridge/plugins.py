@@ -11,13 +11,14 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import inspect
+import math
 import os
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import pluggy
 from pydantic import BaseModel
@@ -28,7 +29,10 @@ from bridge.errors import ConfigError, PluginError
 from bridge.law.rule import AuditRule, JudgementRule
 from bridge.reports.formats import ReportFormat
 
-BUILTIN_PLUGINS = ("bridge.synthetic.adapter", "bridge.reports.builtin", "bridge.law.rules")
+if TYPE_CHECKING:
+    from bridge.services.workload import AssignmentRule, WeightedCase
+
+BUILTIN_PLUGINS = ("bridge.synthetic.adapter", "bridge.reports.builtin", "bridge.law.rules", "bridge.services.workload")
 ENTRY_POINT_GROUP = "bridge"
 ALLOW_LIST_ENV = "BRIDGE_LOAD_PLUGINS"
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -132,6 +136,34 @@ def _accept_rule(rule: AuditRule) -> str:
     return rule_id
 
 
+def _accept_assignment_rule(rule: AssignmentRule) -> str:
+    from bridge.services.workload import AssignmentRule
+
+    if not isinstance(rule, AssignmentRule):
+        raise PluginError(
+            f"{rule!r} ({_origin(rule)}) was registered as an assignment rule but is not an instance of "
+            "bridge.services.workload.AssignmentRule"
+        )
+    name = getattr(rule, "name", None)
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise PluginError(f"assignment rule {_origin(rule)} needs a lower-case `name` (letters, digits, _)")
+    config = getattr(rule, "Config", None)
+    if not getattr(rule, "description", None) or not (isinstance(config, type) and issubclass(config, BaseModel)):
+        raise PluginError(f"assignment rule {name!r} ({_origin(rule)}) needs a `description` and a pydantic `Config`")
+    return name
+
+
+def _checked_weight(case: WeightedCase, result: object) -> float:
+    """A plugin's weight for ``case``: None keeps the configured one; anything but a number ≥ 0 is an error."""
+    if result is None:
+        return case.weight
+    if isinstance(result, bool) or not isinstance(result, int | float) or not math.isfinite(result) or result < 0:
+        raise PluginError(
+            f"bridge_case_weight returned {result!r} for case {case.case_number}; a weight is a finite number ≥ 0"
+        )
+    return float(result)
+
+
 class Plugins:
     """Typed access to what plugins registered. Build one with :func:`get_plugins`."""
 
@@ -162,6 +194,18 @@ class Plugins:
 
     def report_formats(self) -> dict[str, ReportFormat]:
         return _collect(self.pm.hook.bridge_register_report_formats, _accept_format, "report format")
+
+    def assignment_rules(self) -> dict[str, AssignmentRule]:
+        """Installed rules for who takes a new case, by name (core's ``birthday`` and ``team`` first)."""
+        return _collect(self.pm.hook.bridge_register_assignment_rules, _accept_assignment_rule, "assignment rule")
+
+    def weighs_cases(self) -> bool:
+        """Whether any plugin implements ``bridge_case_weight`` (else the weights are ``[workload]``'s, in SQL)."""
+        return bool(self.pm.hook.bridge_case_weight.get_hookimpls())
+
+    def case_weight(self, case: WeightedCase) -> float:
+        """The first plugin's weight of ``case``, or its configured weight when every plugin returns None."""
+        return _checked_weight(case, self.pm.hook.bridge_case_weight(case=case))
 
 
 def _load_entry_points(pm: pluggy.PluginManager) -> None:

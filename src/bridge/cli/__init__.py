@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 from typer.exceptions import Abort, TyperException
 
-from bridge.cli import audit, cases, compare, demo, dst, lock, quarantine, sample, scores, simulate, sources
+from bridge.cli import audit, cases, compare, demo, dst, lock, quarantine, sample, scores, simulate, sources, workload
 from bridge.cli.common import State
 from bridge.cli.output import ListFormat, configure_logging, fail, mode
 from bridge.errors import BridgeError, describe_error
@@ -68,6 +68,9 @@ app.add_typer(audit.app, name="audit")
 app.add_typer(compare.app, name="compare")
 app.add_typer(quarantine.app, name="quarantine")
 app.add_typer(lock.app, name="lock")
+app.add_typer(workload.app, name="workload")
+app.command()(workload.handover)
+app.command()(workload.handovers)
 app.add_typer(sources.db, name="db")
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import secrets
 import tempfile
+from collections import Counter
 from datetime import date
 from pathlib import Path
 from typing import Annotated
@@ -175,6 +176,31 @@ def _compare(store: Store, directory: Path, as_of: date) -> list[str]:
     ]
 
 
+def _workload(store: Store, directory: Path, as_of: date) -> list[str]:
+    """The caseload report, and a handover plan with dossiers for the most loaded caseworker who has a team."""
+    from bridge.plugins import get_plugins
+    from bridge.reports.workload import handover_report, workload_report
+    from bridge.services.handover import dossiers, plan_handover
+    from bridge.services.workload import workload
+
+    html = get_plugins().report_formats()["html"]
+    result = workload(store, on=as_of)
+    (directory / "workload.html").write_bytes(html.render(workload_report(result)))
+    size = Counter((w.municipality, w.team) for w in result.caseworkers)
+    named = Counter((w.municipality, w.name) for w in result.caseworkers)
+    leaving = max(
+        (w for w in result.caseworkers if size[(w.municipality, w.team)] > 1 and named[(w.municipality, w.name)] == 1),
+        key=lambda w: (w.load, w.name),
+    )
+    plan = plan_handover(store, leaving.name, on=as_of, municipality=leaving.municipality)
+    (directory / "handover.html").write_bytes(html.render(handover_report(plan, dossiers(store, plan))))
+    return [
+        f"workload of {len(result.caseworkers)} caseworkers: {directory / 'workload.html'}",
+        f"handover of {leaving.name}'s {len(plan.moves)} cases to {len(plan.receivers)} colleagues, with a dossier "
+        f"per case: {directory / 'handover.html'}",
+    ]
+
+
 def demo(
     directory: Annotated[Path, typer.Option("--dir", help="Where the demo lives.")] = Path("bridge-demo"),
 ) -> None:
@@ -215,6 +241,7 @@ def demo(
     html = get_plugins().report_formats()["html"]
     report = write_scoring_report(store, directory / "scores.html", html, as_of=DEFAULT_AS_OF)
     tilsyn = _tilsyn(store, directory, DEFAULT_AS_OF) + _compare(store, directory, DEFAULT_AS_OF)
+    caseload = _workload(store, directory, DEFAULT_AS_OF)
     with store.engine.connect() as conn:
         stored = conn.execute(select(func.count()).select_from(Case).where(col(Case.deleted_at).is_(None))).scalar_one()
     example = next(iter(find_cases(store, open_only=True, limit=1)), None)
@@ -226,7 +253,7 @@ def demo(
     console.print(Text(f"store: {config.database_url()}"))
     console.print(Text(f"scoring report: {report}"))
     case = example.case_number if example else "CASE-NUMBER"
-    for line in tilsyn:
+    for line in (*tilsyn, *caseload):
         console.print(Text(line))
     console.print(Text("\nNext steps (the demo folder is a working installation; see README.md):\n", style="bold"))
     for line in (

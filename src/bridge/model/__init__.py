@@ -1,6 +1,8 @@
 """The core model: records (what adapters yield) and tables (what is stored)."""
 
-import bridge.model.audit  # noqa: F401  (registers the ledelsestilsyn tables beside the core tables)
+# Registers the ledelsestilsyn tables and the accepted handover plans beside the core tables.
+import bridge.model.audit
+import bridge.model.handover  # noqa: F401
 from bridge.model.records import (
     Act,
     AssessmentRecord,

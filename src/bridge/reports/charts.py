@@ -318,7 +318,8 @@ def _bars(chart: Bars, columns: Sequence[str], rows: Sequence[Sequence[Any]]) ->
                 )
         y += bar + gap
     if chart.reference is not None:
-        body.append(_line(x_of(chart.reference), top - 4, x_of(chart.reference), y - gap + 4, INK, dash=True))
+        line = _line(x_of(chart.reference), top - 4, x_of(chart.reference), y - gap + 4, INK, dash=True)
+        body.append(line.replace("<line ", '<line class="reference" ', 1))
     return _svg(y + 2, body, "søjler", "bars")
 
 
