@@ -106,6 +106,9 @@ class SimulatorSettings(BaseModel):
     delete_during_paging: int = Field(default=0, ge=0, description="cases deleted when a listing's page 2 is asked for")
     sparse: bool = Field(default=False, description="optional elements left out (ids, unit, account code, …)")
     unknown_values: bool = Field(default=False, description="code values the contract does not list, where allowed")
+    upper_case_uuids: bool = Field(default=False, description="UUIDs written in upper case in some answers")
+    token_expiry_rate: float = Field(default=0.0, ge=0, le=1, description="share of tokens answered fault 2002")
+    repeat_token: bool = Field(default=False, description="a second page sends back the token it was asked with")
     hostile: bool = Field(default=False, description="every hostile behaviour on, with a little of each fault")
     fault_seed: int = 0
 
@@ -119,9 +122,16 @@ class SimulatorSettings(BaseModel):
                 "duplicates",
                 "ignore_filter",
                 "unknown_values",
+                "upper_case_uuids",
             ):
                 object.__setattr__(self, name, True)
-            for name, share in (("latency", 0.001), ("error_rate", 0.03), ("fault_rate", 0.03), ("drop_rate", 0.02)):
+            for name, share in (
+                ("latency", 0.001),
+                ("error_rate", 0.03),
+                ("fault_rate", 0.03),
+                ("drop_rate", 0.02),
+                ("token_expiry_rate", 0.02),
+            ):
                 if not getattr(self, name):
                     object.__setattr__(self, name, share)
             for name in ("modify_during_paging", "delete_during_paging"):
@@ -207,6 +217,16 @@ def _event_refs(case: TruthCase) -> dict[str, str | None]:
 _UNCARRIED: Final = frozenset({EventKind.journal_note})
 """Truth events the contract has no place for."""
 _THEMES: Final = frozenset(theme.value for theme in Theme)
+_UUIDS: Final = (
+    wire.NAMES.case_uuid,
+    wire.NAMES.caseworker_uuid,
+    wire.NAMES.notification_uuid,
+    wire.NAMES.investigation_uuid,
+    wire.NAMES.decision_uuid,
+    wire.NAMES.measure_uuid,
+    wire.NAMES.score_uuid,
+)
+"""The UUID elements of a case, which ``upper_case_uuids`` writes in upper case."""
 
 
 class DubuSimulator:
@@ -460,6 +480,10 @@ class DubuSimulator:
                 parent = element.getparent()
                 if parent is not None and wire.local_name(parent) == wire.NAMES.investigation:
                     element.text = "RSL"  # an act the contract does not list, on an entry that stores none
+        if self.settings.upper_case_uuids and case.id % 2:
+            for name in _UUIDS:
+                for element in wire.find_all(tree, name):
+                    element.text = (element.text or "").upper()
         if case.defect is Defect.broken_date:
             for element in wire.find_all(tree, wire.NAMES.opened):
                 element.text = BROKEN_DATE_TEXT
@@ -546,6 +570,7 @@ class DubuSimulator:
                 or not isinstance(position, int)
                 or not isinstance(issued, float | int)
                 or self.monotonic() - issued > s.token_lifetime
+                or self._draws(s.token_expiry_rate)
             ):
                 return self._fault(wire.FaultCode.token_expired)
             offset = position
@@ -568,9 +593,11 @@ class DubuSimulator:
                 if more
                 else None
             )
+            if s.repeat_token and listing.token is not None:
+                more, token_text = True, listing.token
             references = tuple(
                 wire.SagReference(
-                    entry.uuid,
+                    entry.uuid.upper() if s.upper_case_uuids and n % 2 else entry.uuid,
                     self._offset(entry.modified, n),
                     None if n % 5 == 4 or s.sparse else self._listed_status(entry.case),
                 )
