@@ -64,7 +64,7 @@ KNOBS: dict[Behaviour, dict[str, Any]] = {
     Behaviour.field_casing: {"vary_prefixes": True, "upper_case_uuids": True},
     Behaviour.changes_between_pages: {"modify_during_paging": 3},
     Behaviour.duplicates_across_pages: {"duplicates": True},
-    Behaviour.transient_faults: {"error_rate": 0.06, "fault_rate": 0.06, "drop_rate": 0.03, "token_expiry_rate": 0.2},
+    Behaviour.transient_faults: {"error_rate": 0.06, "fault_rate": 0.06, "drop_rate": 0.03, "token_expiry_rate": 0.05},
 }
 
 
