@@ -6,8 +6,9 @@ header over HTTPS with the test CA's client certificate.
 
 How each kit behaviour exists in the DUBU protocol:
 
-- ``capped_pages``: the service caps pages at 3 and returns a random 1..3 of them, below the
-  ``MaksAntal`` asked for; only the continuation token ends a listing;
+- ``capped_pages``: the service caps pages at 3 and returns a random 0..3 references on each,
+  below the ``MaksAntal`` asked for (an empty page may carry a token); only the continuation
+  token ends a listing;
 - ``ignored_filters``: ``AendretEfter`` is ignored and every case is listed, older ones too; the
   adapter checks the time window on each reference itself;
 - ``optional_fields_absent``: ``sparse``: entry ids, ``BrugerUUID``, ``Enhed``, ``Kontering``,
@@ -17,8 +18,8 @@ How each kit behaviour exists in the DUBU protocol:
   ``Status``, ``Relation``, plan and consent types, the act of an undersøgelse);
 - ``field_casing``: DUBU's analogue is the namespace prefix: ``ns2``, ``tns``, a default namespace,
   other prefixes, and other SOAP envelope prefixes, changing between answers, with offsets
-  that vary (``Z``, ``+01:00``, ``+02:00``), and SagUUIDs written in upper case (the contract's
-  UUID type allows either case);
+  that vary (``Z``, ``+01:00``, ``+02:00``); and values written another way the contract allows:
+  UUIDs in upper case, CPRs without the dash, booleans as ``1``/``0``, whitespace around values;
 - ``changes_between_pages``: three cases change when a listing's second page is asked for, which
   moves them to the end of the listing and shifts the offsets the tokens stand for;
 - ``duplicates_across_pages``: each page repeats the last reference of the page before;
@@ -61,7 +62,7 @@ KNOBS: dict[Behaviour, dict[str, Any]] = {
     Behaviour.ignored_filters: {"ignore_filter": True},
     Behaviour.optional_fields_absent: {"sparse": True},
     Behaviour.unknown_fields_and_values: {"unknown_elements": True, "unknown_values": True},
-    Behaviour.field_casing: {"vary_prefixes": True, "upper_case_uuids": True},
+    Behaviour.field_casing: {"vary_prefixes": True, "upper_case_uuids": True, "value_variants": True},
     Behaviour.changes_between_pages: {"modify_during_paging": 3},
     Behaviour.duplicates_across_pages: {"duplicates": True},
     Behaviour.transient_faults: {"error_rate": 0.06, "fault_rate": 0.06, "drop_rate": 0.03, "token_expiry_rate": 0.05},

@@ -20,10 +20,13 @@ correct adapter reads it back):
 - cases with a :class:`~bridge.synthetic.truth.Defect` go on the wire broken.
 
 Hostile behaviours (:class:`SimulatorSettings`, all on with ``hostile=true``): pages shorter than
-asked for, namespace prefixes and offsets that change between answers, unknown elements,
-references repeated across pages, a ``AendretEfter`` filter that is ignored, cases changed while
-a client pages (which shifts the offsets the tokens stand for), latency, outages (502/503/504),
-faults 5001/5002, dropped connections. Per-case trouble is set through the handle:
+asked for (some empty), namespace prefixes and offsets that change between answers, UUIDs in
+upper case, values written another allowed way (CPRs without the dash, ``1``/``0``, whitespace),
+unknown elements, references repeated across pages, a ``AendretEfter`` filter that is ignored,
+cases changed while a client pages (which shifts the offsets the tokens stand for), latency,
+outages (502/503/504), faults 5001/5002, continuation tokens that expire (2002), dropped
+connections. ``repeat_token`` (a listing that never ends) is left to be set alone. Per-case
+trouble is set through the handle:
 :meth:`DubuSimulator.undeliverable` (3002), :meth:`DubuSimulator.remove` (3001) and
 :meth:`DubuSimulator.poison` (a DOCTYPE, an external entity or an entity bomb in the answer).
 """
@@ -47,6 +50,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import trustme
+from lxml import etree
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -97,7 +101,7 @@ class SimulatorSettings(BaseModel):
     error_rate: float = Field(default=0.0, ge=0, le=1, description="share of calls answered 502/503/504 (no SOAP)")
     fault_rate: float = Field(default=0.0, ge=0, le=1, description="share answered fault 5001/5002")
     drop_rate: float = Field(default=0.0, ge=0, le=1, description="share of connections dropped mid-answer")
-    short_pages: bool = Field(default=False, description="pages hold fewer references than asked for")
+    short_pages: bool = Field(default=False, description="pages hold fewer references than asked for, some none")
     vary_prefixes: bool = Field(default=False, description="namespace prefixes and offsets change between answers")
     unknown_elements: bool = Field(default=False, description="answers carry elements the contract does not know")
     duplicates: bool = Field(default=False, description="a page repeats references of the page before")
@@ -107,6 +111,9 @@ class SimulatorSettings(BaseModel):
     sparse: bool = Field(default=False, description="optional elements left out (ids, unit, account code, …)")
     unknown_values: bool = Field(default=False, description="code values the contract does not list, where allowed")
     upper_case_uuids: bool = Field(default=False, description="UUIDs written in upper case in some answers")
+    value_variants: bool = Field(
+        default=False, description="values written another allowed way: whitespace, CPRs without dash, 1/0"
+    )
     token_expiry_rate: float = Field(default=0.0, ge=0, le=1, description="share of tokens answered fault 2002")
     repeat_token: bool = Field(default=False, description="a second page sends back the token it was asked with")
     hostile: bool = Field(default=False, description="every hostile behaviour on, with a little of each fault")
@@ -123,6 +130,7 @@ class SimulatorSettings(BaseModel):
                 "ignore_filter",
                 "unknown_values",
                 "upper_case_uuids",
+                "value_variants",
             ):
                 object.__setattr__(self, name, True)
             for name, share in (
@@ -484,6 +492,8 @@ class DubuSimulator:
             for name in _UUIDS:
                 for element in wire.find_all(tree, name):
                     element.text = (element.text or "").upper()
+        if self.settings.value_variants and case.id % 2:
+            _vary_values(tree)
         if case.defect is Defect.broken_date:
             for element in wire.find_all(tree, wire.NAMES.opened):
                 element.text = BROKEN_DATE_TEXT
@@ -583,7 +593,7 @@ class DubuSimulator:
             matching = [e for e in self._listed() if s.ignore_filter or e.modified >= changed_after]
             size = min(max_count, s.max_page)
             if s.short_pages:
-                size = self._faults.randint(1, size)
+                size = self._faults.randint(0, size)
             start = max(0, offset - 1) if s.duplicates and offset else offset
             page = matching[start : offset + size]
             next_offset = offset + size
@@ -632,6 +642,22 @@ class DubuSimulator:
             if poisoned is not None:
                 return self._answer(poisoned)
             return self._answer(self._render_case(case, self._style()))
+
+
+_BOOLEANS: Final = {"true": "1", "false": "0"}
+
+
+def _vary_values(tree: etree._Element) -> None:
+    """Write each value of a case another way the contract allows: CPRs without the dash,
+    booleans as ``1``/``0``, whitespace around every value."""
+    for element in tree.iter():
+        if not isinstance(element.tag, str) or len(element) or not element.text:
+            continue
+        value = element.text
+        if wire.local_name(element) in {wire.NAMES.child_cpr, wire.NAMES.holder_cpr}:
+            value = value.replace("-", "")
+        value = _BOOLEANS.get(value, value)
+        element.text = f"\n    {value} "
 
 
 def action_of(operation: wire.Operation) -> str:
