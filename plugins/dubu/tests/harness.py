@@ -9,8 +9,10 @@ How each kit behaviour exists in the DUBU protocol:
 - ``capped_pages``: the service caps pages at 3 and returns a random 0..3 references on each,
   below the ``MaksAntal`` asked for (an empty page may carry a token); only the continuation
   token ends a listing;
-- ``ignored_filters``: ``AendretEfter`` is ignored and every case is listed, older ones too; the
-  adapter checks the time window on each reference itself;
+- ``ignored_filters``: ``AendretEfter`` is ignored and every case is listed, older ones too, and
+  the agreement's scope as well: two cases of another municipality (``Kommunekode``) are listed
+  and delivered. The adapter checks the time window on each reference and the municipality on
+  each case itself;
 - ``optional_fields_absent``: ``sparse``: entry ids, ``BrugerUUID``, ``Enhed``, ``Kontering``,
   ``Leverandoer``, ``Maaler``, ``KLEEmne``, the listing's ``Status`` and ``SvarTidspunkt`` left out;
 - ``unknown_fields_and_values``: elements the contract does not know, in a foreign namespace and in
@@ -59,7 +61,7 @@ MUNICIPALITY = "851"
 
 KNOBS: dict[Behaviour, dict[str, Any]] = {
     Behaviour.capped_pages: {"max_page": 3, "short_pages": True},
-    Behaviour.ignored_filters: {"ignore_filter": True},
+    Behaviour.ignored_filters: {"ignore_filter": True, "foreign_cases": 2},
     Behaviour.optional_fields_absent: {"sparse": True},
     Behaviour.unknown_fields_and_values: {"unknown_elements": True, "unknown_values": True},
     Behaviour.field_casing: {"vary_prefixes": True, "upper_case_uuids": True, "value_variants": True},

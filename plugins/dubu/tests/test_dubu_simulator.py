@@ -62,6 +62,19 @@ def test_an_ignored_filter_lists_cases_older_than_asked_for() -> None:
     assert all(r.modified < now for r in older)
 
 
+def test_foreign_cases_are_listed_and_delivered_with_another_kommunekode() -> None:
+    sim = simulator(foreign_cases=2)
+    listed = {r.uuid for r in page(listing(sim, count=500)).references}
+    own = {sim.case_uuid(c) for c in sim.truth.cases}
+    foreign = listed - own
+    assert len(foreign) == 2
+    assert own <= listed
+    for uuid in foreign:
+        case = call(sim, wire.Operation.fetch_case, wire.render_case_request(TEST_CONTEXT, uuid))
+        sag = wire.read_case_bytes(case.content)
+        assert (sag.uuid, sag.municipality) == (uuid, "101")
+
+
 def test_upper_case_uuids_reach_the_wire_and_read_as_the_same_uuids() -> None:
     sim = simulator(upper_case_uuids=True)
     answer = listing(sim)

@@ -22,7 +22,8 @@ correct adapter reads it back):
 Hostile behaviours (:class:`SimulatorSettings`, all on with ``hostile=true``): pages shorter than
 asked for (some empty), namespace prefixes and offsets that change between answers, UUIDs in
 upper case, values written another allowed way (CPRs without the dash, ``1``/``0``, whitespace),
-unknown elements, references repeated across pages, a ``AendretEfter`` filter that is ignored,
+unknown elements, references repeated across pages, a ``AendretEfter`` filter that is ignored, cases of another
+municipality listed too (``foreign_cases``),
 cases changed while a client pages (which shifts the offsets the tokens stand for), latency,
 outages (502/503/504), faults 5001/5002, continuation tokens that expire (2002), dropped
 connections. ``repeat_token`` (a listing that never ends) is left to be set alone. Per-case
@@ -70,6 +71,8 @@ _NAMESPACE: Final = uuidlib.UUID("4c0f6d5e-2b7a-5d1e-9a43-1f2c3b4d5e6f")
 PREFIXES: Final = ("ns2", "tns", None, "dubu", "a")
 """The DUBU prefixes answers rotate through when ``vary_prefixes`` is on (``None``: default namespace)."""
 ENVELOPE_PREFIXES: Final = ("S", "soap", "soapenv", "env")
+FOREIGN_MUNICIPALITY: Final = "101"
+"""The kommunekode of ``foreign_cases`` (147 when the simulated municipality is 101 itself)."""
 
 TEST_CONTEXT: Final = wire.InvocationContext(
     service_agreement="9e360cd4-ecf3-5113-940b-f7cb7074948a",
@@ -106,6 +109,7 @@ class SimulatorSettings(BaseModel):
     unknown_elements: bool = Field(default=False, description="answers carry elements the contract does not know")
     duplicates: bool = Field(default=False, description="a page repeats references of the page before")
     ignore_filter: bool = Field(default=False, description="AendretEfter is ignored: every case is listed")
+    foreign_cases: int = Field(default=0, ge=0, description="cases of another municipality listed and delivered too")
     modify_during_paging: int = Field(default=0, ge=0, description="cases changed when a listing's page 2 is asked for")
     delete_during_paging: int = Field(default=0, ge=0, description="cases deleted when a listing's page 2 is asked for")
     sparse: bool = Field(default=False, description="optional elements left out (ids, unit, account code, …)")
@@ -265,6 +269,7 @@ class DubuSimulator:
         self._poison: dict[str, bytes] = {}
         self._listing: list[_Listed] | None = None
         self._by_uuid: dict[str, TruthCase] = {}
+        self._foreign: set[str] = set()
         self.app = Starlette(routes=[Route(wire.SERVICE_PATH, self._endpoint, methods=["POST"])])
         self.app.state.simulator = self
         self.asgi: ASGIApp = _Faults(self.app, self)
@@ -375,7 +380,13 @@ class DubuSimulator:
     def _listed(self) -> list[_Listed]:
         """Every case ordered by (SidstAendret as an instant, SagUUID), as the listing pages them."""
         if self._listing is None:
-            listed = [_Listed(_ms(c.modified), self.case_uuid(c), c) for c in self._cases()]
+            cases = list(self._cases())
+            listed = [_Listed(_ms(c.modified), self.case_uuid(c), c) for c in cases]
+            # Another municipality's cases (copies of the first valid ones, under their own UUIDs),
+            # as a service that ignores the agreement's scope would list them.
+            valid = [c for c in cases if c.defect is None][: self.settings.foreign_cases]
+            self._foreign = {wire_uuid("fremmed", c.id) for c in valid}
+            listed += [_Listed(_ms(c.modified), wire_uuid("fremmed", c.id), c) for c in valid]
             self._listing = sorted(listed, key=lambda entry: (entry.modified, entry.uuid))
             self._by_uuid = {entry.uuid: entry.case for entry in self._listing}
         return self._listing
@@ -481,8 +492,12 @@ class DubuSimulator:
             sag.consents = [replace(c, kind="Mundtligt") for c in sag.consents]
         return sag
 
-    def _render_case(self, case: TruthCase, style: wire.Style) -> bytes:
-        tree = wire.render_case_tree(self._degrade(self._sag(case)), style)
+    def _render_case(self, case: TruthCase, style: wire.Style, *, uuid: str | None = None) -> bytes:
+        sag = self._degrade(self._sag(case))
+        if uuid in self._foreign:
+            other = FOREIGN_MUNICIPALITY if self.municipality != FOREIGN_MUNICIPALITY else "147"
+            sag.uuid, sag.municipality = uuid, other
+        tree = wire.render_case_tree(sag, style)
         if self.settings.unknown_values:
             for element in wire.find_all(tree, wire.NAMES.act):
                 parent = element.getparent()
@@ -641,7 +656,7 @@ class DubuSimulator:
                 )
             if poisoned is not None:
                 return self._answer(poisoned)
-            return self._answer(self._render_case(case, self._style()))
+            return self._answer(self._render_case(case, self._style(), uuid=uuid))
 
 
 _BOOLEANS: Final = {"true": "1", "false": "0"}
