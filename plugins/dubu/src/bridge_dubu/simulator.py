@@ -146,7 +146,7 @@ class SimulatorSettings(BaseModel):
             ):
                 if not getattr(self, name):
                     object.__setattr__(self, name, share)
-            for name in ("modify_during_paging", "delete_during_paging"):
+            for name in ("modify_during_paging", "delete_during_paging", "foreign_cases"):
                 if not getattr(self, name):
                     object.__setattr__(self, name, 2)
         return self
