@@ -13,7 +13,9 @@ tokens are positions in a list that changes while it is read (a case edited mean
 the end, a deleted one leaves a gap), so after a listing the adapter lists the same window again
 and fetches what the first reading missed; it stops when a reading finds nothing new, at most
 ``listing_passes`` times. References older than the instant asked for are left out (a service
-that ignores the filter must not make an incremental run re-read everything).
+that ignores the filter must not make an incremental run re-read everything), and so is a case
+whose ``Kommunekode`` is not the source's (a service that ignores the agreement's scope must not
+put another municipality's case in this source); the run logs how many of each it left out.
 
 **Faults** are read before anything is retried: HTTP 500 with a SOAP fault is an answer. What
 each code does follows the reference README: 1001/1002/2001/2003 end the run, 2002 restarts the
@@ -36,7 +38,7 @@ import json
 import logging
 import re
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
@@ -262,10 +264,16 @@ class _Cursor:
 
 @dataclass
 class _Run:
-    """What one ``fetch`` has read: ``(SagUUID, SidstAendret)`` of every case fetched or skipped."""
+    """What one ``fetch`` has read: ``(SagUUID, SidstAendret)`` of every case fetched or skipped,
+    and the SagUUIDs of what the service sent that this source did not ask for, by why."""
 
     done: dict[str, datetime] = field(default_factory=dict)
+    left_out: dict[str, set[str]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def leave_out(self, why: str, uuids: Iterable[str]) -> None:
+        with self.lock:
+            self.left_out.setdefault(why, set()).update(uuids)
 
     def wanted(self, reference: wire.SagReference) -> bool:
         with self.lock:
@@ -284,6 +292,10 @@ class _Outcome:
 
     record: CaseRecord | None = None
     rejection: Rejection | None = None
+
+
+_OLDER = f"listed case(s) changed before the {wire.NAMES.changed_after} asked for"
+_FOREIGN = f"case(s) of another municipality ({wire.NAMES.municipality})"
 
 
 class DubuAdapter(Adapter):
@@ -459,6 +471,7 @@ class DubuAdapter(Adapter):
             missed = 0
             pages = self._pages(state, resume, since)
             for page, state in pages:
+                run.leave_out(_OLDER, (r.uuid for r in page.references if r.modified < since))
                 references = [r for r in page.references if r.modified >= since and run.wanted(r)]
                 if reading > 1 and state.started is not None:
                     # Changed before this run began, yet not read before: the earlier reading skipped it.
@@ -482,6 +495,11 @@ class DubuAdapter(Adapter):
             # Read the window again: a case changed or removed while the pages were read shifts the
             # positions the tokens stand for, so a first reading may have skipped a case.
             resume = start
+        if any(run.left_out.values()):
+            log.warning(
+                "DUBU sent what this source did not ask for, left out: %s",
+                "; ".join(f"{len(uuids)} {why}" for why, uuids in sorted(run.left_out.items()) if uuids),
+            )
         yield Batch(cursor=state.finished(timedelta(seconds=self.settings.overlap_seconds), self.clock()).encode())
 
     def refetch(self, source_refs: Sequence[str]) -> Iterator[Batch]:
@@ -580,6 +598,15 @@ class DubuAdapter(Adapter):
             sag = wire.read_case_bytes(answer)
             if sag.uuid != reference.uuid:
                 raise wire.WireError(f"{wire.Operation.fetch_case.value} for this case answered another case")
+            if sag.municipality != self.context.municipality:
+                # The service agreement scopes the listing to the municipality; a server that
+                # ignores the scope must not put another municipality's case in this source.
+                log.info(
+                    "DUBU case %s belongs to another municipality (%s); left out", sag.uuid, wire.NAMES.municipality
+                )
+                run.record(replace(reference, modified=sag.modified))
+                run.leave_out(_FOREIGN, [sag.uuid])
+                return _Outcome()
             record = self._record(sag)
         except (ValueError, InvalidCPR, ValidationError) as exc:
             return _Outcome(rejection=Rejection(reference.uuid, rejection_reason(exc), _text(answer)))

@@ -20,10 +20,14 @@ correct adapter reads it back):
 - cases with a :class:`~bridge.synthetic.truth.Defect` go on the wire broken.
 
 Hostile behaviours (:class:`SimulatorSettings`, all on with ``hostile=true``): pages shorter than
-asked for, namespace prefixes and offsets that change between answers, unknown elements,
-references repeated across pages, a ``AendretEfter`` filter that is ignored, cases changed while
-a client pages (which shifts the offsets the tokens stand for), latency, outages (502/503/504),
-faults 5001/5002, dropped connections. Per-case trouble is set through the handle:
+asked for (some empty), namespace prefixes and offsets that change between answers, UUIDs in
+upper case, values written another allowed way (CPRs without the dash, ``1``/``0``, whitespace),
+unknown elements, references repeated across pages, a ``AendretEfter`` filter that is ignored, cases of another
+municipality listed too (``foreign_cases``),
+cases changed while a client pages (which shifts the offsets the tokens stand for), latency,
+outages (502/503/504), faults 5001/5002, continuation tokens that expire (2002), dropped
+connections. ``repeat_token`` (a listing that never ends) is left to be set alone. Per-case
+trouble is set through the handle:
 :meth:`DubuSimulator.undeliverable` (3002), :meth:`DubuSimulator.remove` (3001) and
 :meth:`DubuSimulator.poison` (a DOCTYPE, an external entity or an entity bomb in the answer).
 """
@@ -47,6 +51,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import trustme
+from lxml import etree
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -66,6 +71,8 @@ _NAMESPACE: Final = uuidlib.UUID("4c0f6d5e-2b7a-5d1e-9a43-1f2c3b4d5e6f")
 PREFIXES: Final = ("ns2", "tns", None, "dubu", "a")
 """The DUBU prefixes answers rotate through when ``vary_prefixes`` is on (``None``: default namespace)."""
 ENVELOPE_PREFIXES: Final = ("S", "soap", "soapenv", "env")
+FOREIGN_MUNICIPALITY: Final = "101"
+"""The kommunekode of ``foreign_cases`` (147 when the simulated municipality is 101 itself)."""
 
 TEST_CONTEXT: Final = wire.InvocationContext(
     service_agreement="9e360cd4-ecf3-5113-940b-f7cb7074948a",
@@ -97,15 +104,22 @@ class SimulatorSettings(BaseModel):
     error_rate: float = Field(default=0.0, ge=0, le=1, description="share of calls answered 502/503/504 (no SOAP)")
     fault_rate: float = Field(default=0.0, ge=0, le=1, description="share answered fault 5001/5002")
     drop_rate: float = Field(default=0.0, ge=0, le=1, description="share of connections dropped mid-answer")
-    short_pages: bool = Field(default=False, description="pages hold fewer references than asked for")
+    short_pages: bool = Field(default=False, description="pages hold fewer references than asked for, some none")
     vary_prefixes: bool = Field(default=False, description="namespace prefixes and offsets change between answers")
     unknown_elements: bool = Field(default=False, description="answers carry elements the contract does not know")
     duplicates: bool = Field(default=False, description="a page repeats references of the page before")
     ignore_filter: bool = Field(default=False, description="AendretEfter is ignored: every case is listed")
+    foreign_cases: int = Field(default=0, ge=0, description="cases of another municipality listed and delivered too")
     modify_during_paging: int = Field(default=0, ge=0, description="cases changed when a listing's page 2 is asked for")
     delete_during_paging: int = Field(default=0, ge=0, description="cases deleted when a listing's page 2 is asked for")
     sparse: bool = Field(default=False, description="optional elements left out (ids, unit, account code, …)")
     unknown_values: bool = Field(default=False, description="code values the contract does not list, where allowed")
+    upper_case_uuids: bool = Field(default=False, description="UUIDs written in upper case in some answers")
+    value_variants: bool = Field(
+        default=False, description="values written another allowed way: whitespace, CPRs without dash, 1/0"
+    )
+    token_expiry_rate: float = Field(default=0.0, ge=0, le=1, description="share of tokens answered fault 2002")
+    repeat_token: bool = Field(default=False, description="a second page sends back the token it was asked with")
     hostile: bool = Field(default=False, description="every hostile behaviour on, with a little of each fault")
     fault_seed: int = 0
 
@@ -119,12 +133,20 @@ class SimulatorSettings(BaseModel):
                 "duplicates",
                 "ignore_filter",
                 "unknown_values",
+                "upper_case_uuids",
+                "value_variants",
             ):
                 object.__setattr__(self, name, True)
-            for name, share in (("latency", 0.001), ("error_rate", 0.03), ("fault_rate", 0.03), ("drop_rate", 0.02)):
+            for name, share in (
+                ("latency", 0.001),
+                ("error_rate", 0.03),
+                ("fault_rate", 0.03),
+                ("drop_rate", 0.02),
+                ("token_expiry_rate", 0.02),
+            ):
                 if not getattr(self, name):
                     object.__setattr__(self, name, share)
-            for name in ("modify_during_paging", "delete_during_paging"):
+            for name in ("modify_during_paging", "delete_during_paging", "foreign_cases"):
                 if not getattr(self, name):
                     object.__setattr__(self, name, 2)
         return self
@@ -207,6 +229,16 @@ def _event_refs(case: TruthCase) -> dict[str, str | None]:
 _UNCARRIED: Final = frozenset({EventKind.journal_note})
 """Truth events the contract has no place for."""
 _THEMES: Final = frozenset(theme.value for theme in Theme)
+_UUIDS: Final = (
+    wire.NAMES.case_uuid,
+    wire.NAMES.caseworker_uuid,
+    wire.NAMES.notification_uuid,
+    wire.NAMES.investigation_uuid,
+    wire.NAMES.decision_uuid,
+    wire.NAMES.measure_uuid,
+    wire.NAMES.score_uuid,
+)
+"""The UUID elements of a case, which ``upper_case_uuids`` writes in upper case."""
 
 
 class DubuSimulator:
@@ -237,6 +269,7 @@ class DubuSimulator:
         self._poison: dict[str, bytes] = {}
         self._listing: list[_Listed] | None = None
         self._by_uuid: dict[str, TruthCase] = {}
+        self._foreign: set[str] = set()
         self.app = Starlette(routes=[Route(wire.SERVICE_PATH, self._endpoint, methods=["POST"])])
         self.app.state.simulator = self
         self.asgi: ASGIApp = _Faults(self.app, self)
@@ -347,7 +380,13 @@ class DubuSimulator:
     def _listed(self) -> list[_Listed]:
         """Every case ordered by (SidstAendret as an instant, SagUUID), as the listing pages them."""
         if self._listing is None:
-            listed = [_Listed(_ms(c.modified), self.case_uuid(c), c) for c in self._cases()]
+            cases = list(self._cases())
+            listed = [_Listed(_ms(c.modified), self.case_uuid(c), c) for c in cases]
+            # Another municipality's cases (copies of the first valid ones, under their own UUIDs),
+            # as a service that ignores the agreement's scope would list them.
+            valid = [c for c in cases if c.defect is None][: self.settings.foreign_cases]
+            self._foreign = {wire_uuid("fremmed", c.id) for c in valid}
+            listed += [_Listed(_ms(c.modified), wire_uuid("fremmed", c.id), c) for c in valid]
             self._listing = sorted(listed, key=lambda entry: (entry.modified, entry.uuid))
             self._by_uuid = {entry.uuid: entry.case for entry in self._listing}
         return self._listing
@@ -453,13 +492,23 @@ class DubuSimulator:
             sag.consents = [replace(c, kind="Mundtligt") for c in sag.consents]
         return sag
 
-    def _render_case(self, case: TruthCase, style: wire.Style) -> bytes:
-        tree = wire.render_case_tree(self._degrade(self._sag(case)), style)
+    def _render_case(self, case: TruthCase, style: wire.Style, *, uuid: str | None = None) -> bytes:
+        sag = self._degrade(self._sag(case))
+        if uuid in self._foreign:
+            other = FOREIGN_MUNICIPALITY if self.municipality != FOREIGN_MUNICIPALITY else "147"
+            sag.uuid, sag.municipality = uuid, other
+        tree = wire.render_case_tree(sag, style)
         if self.settings.unknown_values:
             for element in wire.find_all(tree, wire.NAMES.act):
                 parent = element.getparent()
                 if parent is not None and wire.local_name(parent) == wire.NAMES.investigation:
                     element.text = "RSL"  # an act the contract does not list, on an entry that stores none
+        if self.settings.upper_case_uuids and case.id % 2:
+            for name in _UUIDS:
+                for element in wire.find_all(tree, name):
+                    element.text = (element.text or "").upper()
+        if self.settings.value_variants and case.id % 2:
+            _vary_values(tree)
         if case.defect is Defect.broken_date:
             for element in wire.find_all(tree, wire.NAMES.opened):
                 element.text = BROKEN_DATE_TEXT
@@ -546,6 +595,7 @@ class DubuSimulator:
                 or not isinstance(position, int)
                 or not isinstance(issued, float | int)
                 or self.monotonic() - issued > s.token_lifetime
+                or self._draws(s.token_expiry_rate)
             ):
                 return self._fault(wire.FaultCode.token_expired)
             offset = position
@@ -558,7 +608,7 @@ class DubuSimulator:
             matching = [e for e in self._listed() if s.ignore_filter or e.modified >= changed_after]
             size = min(max_count, s.max_page)
             if s.short_pages:
-                size = self._faults.randint(1, size)
+                size = self._faults.randint(0, size)
             start = max(0, offset - 1) if s.duplicates and offset else offset
             page = matching[start : offset + size]
             next_offset = offset + size
@@ -568,9 +618,11 @@ class DubuSimulator:
                 if more
                 else None
             )
+            if s.repeat_token and listing.token is not None:
+                more, token_text = True, listing.token
             references = tuple(
                 wire.SagReference(
-                    entry.uuid,
+                    entry.uuid.upper() if s.upper_case_uuids and n % 2 else entry.uuid,
                     self._offset(entry.modified, n),
                     None if n % 5 == 4 or s.sparse else self._listed_status(entry.case),
                 )
@@ -604,7 +656,23 @@ class DubuSimulator:
                 )
             if poisoned is not None:
                 return self._answer(poisoned)
-            return self._answer(self._render_case(case, self._style()))
+            return self._answer(self._render_case(case, self._style(), uuid=uuid))
+
+
+_BOOLEANS: Final = {"true": "1", "false": "0"}
+
+
+def _vary_values(tree: etree._Element) -> None:
+    """Write each value of a case another way the contract allows: CPRs without the dash,
+    booleans as ``1``/``0``, whitespace around every value."""
+    for element in tree.iter():
+        if not isinstance(element.tag, str) or len(element) or not element.text:
+            continue
+        value = element.text
+        if wire.local_name(element) in {wire.NAMES.child_cpr, wire.NAMES.holder_cpr}:
+            value = value.replace("-", "")
+        value = _BOOLEANS.get(value, value)
+        element.text = f"\n    {value} "
 
 
 def action_of(operation: wire.Operation) -> str:
