@@ -537,12 +537,13 @@ class CscSocialAdapter(Adapter):
                 raise SetRejected(
                     MANIFEST_MISMATCH,
                     f"{name}/{scan.name}: sha256 is {scan.sha256}, the manifest says {promised['sha256']} "
-                    f"({scan.rows} records read, the manifest says {promised['rows']}): a truncated or partial upload?",
+                    f"({scan.rows} records read, the manifest's total is {promised['rows']}): "
+                    "a truncated or partial upload?",
                 )
             if scan.rows != promised["rows"]:
                 raise SetRejected(
                     MANIFEST_MISMATCH,
-                    f"{name}/{scan.name}: {scan.rows} records read, the manifest says {promised['rows']}",
+                    f"{name}/{scan.name}: {scan.rows} records read, the manifest's total is {promised['rows']}",
                 )
         for scan in ordered:
             if scan.undecodable is not None:
