@@ -6,7 +6,9 @@ files, digests and row counts, encoding and columns), and applies each valid one
 transaction** with its place in the ledger: the batches of a set ``continue`` each other
 and only the last carries the cursor, so the sync engine commits the set's rows, its
 deletions and the ledger together, or nothing. The ledger of applied sets (name, full or
-delta, the manifest's ``files`` map) *is* the cursor.
+delta, the manifest's ``files`` map) *is* the cursor. From an empty ledger (a first run,
+``--full``) reading begins at the newest full set that applies, and it and the deltas right
+after it are one transaction that writes each case once, from the newest of them.
 
 Files are streamed: each CSV is read once through the ``csv`` module over a decoding stream
 that hashes the bytes as they pass, and its rows are staged in a temporary SQLite file (never
@@ -717,7 +719,7 @@ class _SetImages:
         )
         for sags, case_rows, child_rows in _merge(cases, children):
             if sags in gone or sags in superseded:
-                continue  # deleting wins over an upsert in the same set
+                continue  # deleting wins over an upsert in the same set; a later set has the case
             self._image(sags, case_rows, child_rows, batch)
             if len(batch.records) + len(batch.rejections) >= self.adapter.config.batch_size:
                 yield batch
