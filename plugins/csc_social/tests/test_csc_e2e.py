@@ -96,14 +96,17 @@ class _Crash(Exception):
     pass
 
 
-@pytest.mark.parametrize("after", [1, 3, 4, 5])
+@pytest.mark.parametrize("after", [1, 2, 3])
 def test_a_crash_after_any_batch_resumes_to_exactly_the_truth(
     secret_env: str, persons: Pseudonymizer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, after: int
 ) -> None:
     """Sets of several batches: a crash inside a set keeps nothing of it, one after a set keeps that set."""
-    simulator = write_nights(make_truth(invalid=0), tmp_path / "drop", 3, seed=4)
-    config = make_config(tmp_path / "drop", batch_size=30)
+    simulator = write_nights(make_truth(invalid=0), tmp_path / "drop", 1, seed=4)
+    config = make_config(tmp_path / "drop", batch_size=4)
     store = open_store(f"sqlite:///{tmp_path / 'bridge.db'}")
+    run_sync(store, config, SOURCE)
+    simulator.night()
+    simulator.night()
     fetch = CscSocialAdapter.fetch
     seen: list[Batch] = []
 
@@ -117,7 +120,7 @@ def test_a_crash_after_any_batch_resumes_to_exactly_the_truth(
     monkeypatch.setattr(CscSocialAdapter, "fetch", crashing)
     with pytest.raises(_Crash):
         run_sync(store, config, SOURCE)
-    committed = sum(1 for b in seen if not b.continues)
+    committed = 1 + sum(1 for b in seen if not b.continues)
     with store.engine.connect() as conn:
         cursor = conn.execute(text("SELECT cursor FROM sync_state")).scalar()
     assert len(json.loads(cursor)["applied"] if cursor else []) == committed

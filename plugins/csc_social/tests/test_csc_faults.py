@@ -86,7 +86,7 @@ def test_a_truncated_file_rejects_the_set_until_a_corrected_one_arrives(night: N
     message = night.failing_sync()
     assert re.search(
         rf"{name}/measures\.csv: sha256 is [0-9a-f]{{64}}, the manifest says [0-9a-f]{{64}} \(\d+ records read, "
-        r"the manifest says \d+\): a truncated or partial upload\?",
+        r"the manifest's total is \d+\): a truncated or partial upload\?",
         message,
     ), message
     first = night.simulator.plans[0].name
@@ -101,7 +101,7 @@ def test_a_manifest_that_does_not_match_rejects_the_set(night: Night) -> None:
     name = night.simulator.night(Faults(mismatch=True))
     rows = len(night.simulator.plans[-1].case_ids)
     message = night.failing_sync()
-    assert f"{name}/cases.csv: {rows} records read, the manifest says {rows + 1}" in message
+    assert f"{name}/cases.csv: {rows} records read, the manifest's total is {rows + 1}" in message
     assert night.statuses()[name] == "rejected:manifest_mismatch"
 
 
@@ -154,6 +154,46 @@ def test_reordered_and_unknown_columns_are_read_by_name(night: Night, persons: P
     assert night.stored(persons)
 
 
+def test_empty_values_spelt_quoted_or_as_spaces_are_absent(night: Night, persons: Pseudonymizer) -> None:
+    name = night.simulator.night(Faults(blank=True))
+    data = (night.drop / name / "measures.csv").read_bytes()
+    assert b';"";' in data
+    assert b";   ;" in data
+    assert night.sync().status == "succeeded"
+    assert night.stored(persons)
+
+
+def test_header_names_and_values_padded_with_spaces_are_trimmed(night: Night, persons: Pseudonymizer) -> None:
+    name = night.simulator.night(Faults(padded=True))
+    lines = (night.drop / name / "cases.csv").read_bytes().split(b"\r\n")
+    assert lines[0].startswith(b" SagsID ; CPR ;")
+    assert lines[1].startswith(b"  10")
+    assert night.sync().status == "succeeded"
+    assert night.stored(persons)
+
+
+def test_columns_keys_and_files_the_format_does_not_know_are_ignored(night: Night, persons: Pseudonymizer) -> None:
+    name = night.simulator.night(Faults(unknown=True))
+    folder = night.drop / name
+    assert (folder / "events.csv").read_bytes().startswith(b"Systemnoegle;HaendelsesID;")
+    assert {"sagsstatistik.csv", "LAESMIG.txt"} <= {p.name for p in folder.iterdir()}
+    assert "producer" in (folder / "manifest.json").read_text(encoding="utf-8")
+    assert (night.drop / "upload.log").exists()
+    assert night.sync().status == "succeeded"
+    assert night.stored(persons)
+    assert night.statuses()[name] == "skipped_already_applied"
+
+
+def test_a_file_still_arriving_rejects_the_set_until_it_is_complete(night: Night, persons: Pseudonymizer) -> None:
+    name = night.simulator.night(Faults(truncate=True, twice=True))
+    copy = sorted(p.name for p in night.drop.iterdir())[-1]
+    night.failing_sync()
+    assert night.statuses()[copy] == "pending"  # the copy arrived whole, behind the set it copies
+    night.simulator.complete(name)
+    assert night.sync().status == "succeeded"
+    assert night.stored(persons)
+
+
 def test_a_set_still_being_written_is_waited_for_and_holds_back_later_deltas(
     night: Night, persons: Pseudonymizer
 ) -> None:
@@ -173,4 +213,5 @@ def test_a_set_still_being_written_is_waited_for_and_holds_back_later_deltas(
 
 def test_every_knob_has_a_test() -> None:
     tested = {"truncate", "mismatch", "twice", "stray_bom", "utf8", "undecodable", "multiline", "reorder"}
+    tested |= {"blank", "padded", "unknown"}
     assert set(Faults.knobs()) == {*tested, "in_progress"}

@@ -8,6 +8,7 @@ core 4 and a CSC 4 a core 2; a 3 stays a 3.
 
 from __future__ import annotations
 
+import shutil
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from tests.storecheck import stored_records
 
 from bridge.adapter import Batch, SourceContext
 from bridge.config import parse_config
+from bridge.errors import AdapterError
 from bridge.model.records import (
     Act,
     AssessmentRecord,
@@ -222,9 +224,24 @@ def _by_set(batches: list[Batch]) -> list[list[Batch]]:
     return sets[:-1]
 
 
-def test_the_two_samples_give_what_the_files_say(persons: Pseudonymizer) -> None:
-    adapter = _adapter(persons)
-    full, delta = _by_set(list(adapter.fetch(None)))
+def _arriving(tmp_path: Path) -> Path:
+    """A drop folder that holds the full sample set; :func:`_arrives` delivers the delta into it."""
+    drop = tmp_path / "drop"
+    shutil.copytree(SAMPLE / FULL, drop / FULL)
+    return drop
+
+
+def _arrives(drop: Path) -> None:
+    shutil.copytree(SAMPLE / DELTA, drop / DELTA)
+
+
+def test_the_two_samples_give_what_the_files_say(persons: Pseudonymizer, tmp_path: Path) -> None:
+    """Read night by night, as they arrive: each set is its own transaction."""
+    drop = _arriving(tmp_path)
+    adapter = _adapter(persons, drop)
+    (full,) = _by_set(list(adapter.fetch(None)))
+    _arrives(drop)
+    (delta,) = _by_set(list(adapter.fetch(full[-1].cursor)))
     assert {r.source_ref: r for b in full for r in b.records} == full_set(persons)
     assert [b.deleted for b in full] == [[]]
     assert full[-1].snapshot  # a full set: the store holds exactly its cases afterwards
@@ -232,7 +249,7 @@ def test_the_two_samples_give_what_the_files_say(persons: Pseudonymizer) -> None
     assert delta[-1].deleted == ["100004"]
     assert not delta[-1].snapshot
     assert not [j for b in full + delta for j in b.rejections]
-    assert [(s.name, s.label) for s in adapter.report] == [(FULL, "applied"), (DELTA, "applied")]
+    assert [(s.name, s.label) for s in adapter.report] == [(FULL, "skipped_already_applied"), (DELTA, "applied")]
     assert adapter.report[0].counts["kept_out"] == 0  # every row of the samples has its place in the model
 
 
@@ -244,15 +261,18 @@ def test_read_again_the_samples_are_skipped(persons: Pseudonymizer) -> None:
 
 
 def test_the_samples_synced_leave_the_deleted_case_marked_not_removed(
-    store: Store, secret_env: str, persons: Pseudonymizer
+    store: Store, secret_env: str, persons: Pseudonymizer, tmp_path: Path
 ) -> None:
+    drop = _arriving(tmp_path)
     config = parse_config(
         {"sources": [{"name": "kbh-csc", "adapter": "csc_social", "municipality": "101",
-                      "settings": {"drop": str(SAMPLE)}}]},
+                      "settings": {"drop": str(drop)}}]},
         Path("."),
     )
+    assert run_sync(store, config, "kbh-csc").inserted == 5
+    _arrives(drop)
     run = run_sync(store, config, "kbh-csc")
-    assert (run.status, run.inserted, run.updated, run.deleted) == ("succeeded", 6, 1, 1)
+    assert (run.status, run.inserted, run.updated, run.deleted) == ("succeeded", 1, 1, 1)
     expected = {**full_set(persons), **delta_set(persons)}
     del expected["100004"]
     assert stored_records(store, "kbh-csc") == expected
@@ -263,10 +283,27 @@ def test_the_samples_synced_leave_the_deleted_case_marked_not_removed(
     assert (again.status, again.fetched, again.inserted, again.updated, again.deleted) == ("succeeded", 0, 0, 0, 0)
 
 
+def test_a_first_read_of_both_samples_writes_each_case_once_from_its_newest_set(
+    store: Store, secret_env: str, persons: Pseudonymizer
+) -> None:
+    """One transaction: the delta's images, the full set's other cases; the case deleted meanwhile never stored."""
+    config = parse_config(
+        {"sources": [{"name": "kbh-csc", "adapter": "csc_social", "municipality": "101",
+                      "settings": {"drop": str(SAMPLE)}}]},
+        Path("."),
+    )
+    expected = {**full_set(persons), **delta_set(persons)}
+    del expected["100004"]
+    for full in (False, True):  # a --full re-sync of the unchanged drop changes nothing
+        run = run_sync(store, config, "kbh-csc", full=full)
+        assert (run.status, run.inserted, run.updated, run.deleted) == ("succeeded", 0 if full else 5, 0, 0)
+        assert stored_records(store, "kbh-csc") == expected
+    with store.engine.connect() as conn:
+        assert conn.execute(text("SELECT COUNT(*) FROM cases WHERE source_ref = '100004'")).scalar() == 0
+
+
 @pytest.mark.parametrize("dash", [True, False])
 def test_cpr_with_or_without_the_dash_gives_one_person(tmp_path: Path, persons: Pseudonymizer, dash: bool) -> None:
-    import shutil
-
     from bridge_csc_social.simulator import rewrite_file
 
     drop = tmp_path / "drop"
@@ -280,7 +317,6 @@ def test_cpr_with_or_without_the_dash_gives_one_person(tmp_path: Path, persons: 
 def _full_again(drop: Path, name: str, edits: dict[str, tuple[str, str]]) -> None:
     """The sample full set delivered again as ``name``, with one text replaced per file."""
     import json
-    import shutil
 
     from bridge_csc_social.simulator import rewrite_file
 
@@ -328,3 +364,31 @@ def test_a_quarantined_row_keeps_its_stored_version_while_the_rest_of_its_case_a
     with store.engine.connect() as conn:
         open_entries = conn.execute(text("SELECT count(*) FROM quarantine WHERE resolved_at IS NULL")).scalar()
     assert open_entries == 0  # the corrected delivery settled them
+
+
+def test_a_first_read_begins_at_the_newest_full_set_that_applies(
+    persons: Pseudonymizer, tmp_path: Path
+) -> None:
+    """The sets a later full set supersedes are not read; a full set that is rejected is passed by."""
+    drop = tmp_path / "drop"
+    shutil.copytree(SAMPLE, drop)
+    later = "extract-20260103-020000"
+    _full_again(drop, later, {"cases.csv": ("30-12-2025 14:22:05", "01-01-2026 11:00:00")})
+    adapter = _adapter(persons, drop)
+    records = {r.source_ref: r for b in adapter.fetch(None) for r in b.records}
+    changed = full_set(persons)["100001"].model_copy(
+        update={"source_modified": datetime(2026, 1, 1, 10, 0, tzinfo=UTC)}
+    )
+    assert records == {**full_set(persons), "100001": changed}
+    assert [s.label for s in adapter.report] == ["superseded", "superseded", "applied"]
+    with (drop / later / "cases.csv").open("ab") as cases:
+        cases.write(b"100009;")  # the manifest no longer matches
+    adapter = _adapter(persons, drop)
+    batches: list[Batch] = []
+    with pytest.raises(AdapterError, match=f"{later}/cases.csv: sha256 is"):
+        batches.extend(adapter.fetch(None))  # the batches before the rejection stay in the list
+    records = {r.source_ref: r for b in batches for r in b.records}
+    expected = {**full_set(persons), **delta_set(persons)}
+    del expected["100004"]
+    assert records == expected
+    assert [s.label for s in adapter.report] == ["applied", "applied", "rejected:manifest_mismatch"]

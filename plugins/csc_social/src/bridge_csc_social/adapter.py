@@ -6,7 +6,9 @@ files, digests and row counts, encoding and columns), and applies each valid one
 transaction** with its place in the ledger: the batches of a set ``continue`` each other
 and only the last carries the cursor, so the sync engine commits the set's rows, its
 deletions and the ledger together, or nothing. The ledger of applied sets (name, full or
-delta, the manifest's ``files`` map) *is* the cursor.
+delta, the manifest's ``files`` map) *is* the cursor. From an empty ledger (a first run,
+``--full``) reading begins at the newest full set that applies, and it and the deltas right
+after it are one transaction that writes each case once, from the newest of them.
 
 Files are streamed: each CSV is read once through the ``csv`` module over a decoding stream
 that hashes the bytes as they pass, and its rows are staged in a temporary SQLite file (never
@@ -26,7 +28,8 @@ import sqlite3
 import stat
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -291,6 +294,11 @@ class _Stage:
         query = "SELECT file, rid FROM rows WHERE rid != '' GROUP BY file, rid HAVING COUNT(*) > 1"
         return {(f, r) for f, r in self.db.execute(query)}
 
+    def cases(self) -> set[str]:
+        """The SagsIDs the set's cases.csv and deleted.csv name."""
+        query = "SELECT DISTINCT sags FROM rows WHERE file IN (?, ?) AND sags != ''"
+        return {sags for (sags,) in self.db.execute(query, (wire.CASES, wire.DELETED))}
+
     def rows_of(self, files: Sequence[str]) -> Iterator[tuple[str, int, str, str, bool]]:
         marks = ", ".join("?" for _ in files)
         query = f"SELECT file, seq, sags, raw, width_ok FROM rows WHERE file IN ({marks}) ORDER BY sags, file, seq"
@@ -357,9 +365,46 @@ class CscSocialAdapter(Adapter):
 
     def fetch(self, cursor: str | None) -> Iterator[Batch]:
         ledger = Ledger.decode(cursor)
-        self.report = []
+        folders = list(self._folders())
+        for start in self._starts(folders, ledger):
+            first = start or 0
+            self.report = [
+                SetStatus(f.name, SUPERSEDED, f"{folders[first].name}, a later full set, is applied")
+                for f in folders[:first]
+            ]
+            if (yield from self._sets(folders[first:], ledger, baseline=start is not None)):
+                break
+        self._tell()
+
+    def _starts(self, folders: Sequence[Path], ledger: Ledger) -> list[int | None]:
+        """Where to begin: with an empty ledger, at the newest full set that applies (``None``: the first set).
+
+        A first run, or ``--full``, does not go through history a later full set supersedes
+        (FORMAT.md §7). The full sets are tried newest first: one that is rejected is passed by
+        for the one before it; without any, the sets are read from the first as usual.
+        """
+        if ledger.applied:
+            return [None]
+        fulls: list[int | None] = []
+        for n, folder in enumerate(folders):
+            if os.path.lexists(folder / wire.MANIFEST):
+                try:
+                    if read_manifest(folder).full:
+                        fulls.append(n)
+                except SetRejected:
+                    continue  # reported where the sets are read
+        return [*reversed(fulls), None]
+
+    def _sets(self, folders: Sequence[Path], ledger: Ledger, *, baseline: bool) -> Generator[Batch, None, bool]:
+        """Read ``folders`` in order; ``False`` (nothing yielded) when the ``baseline`` full set first is rejected."""
+        if baseline:
+            read = yield from self._baseline(folders, ledger)
+            if read is None:
+                return False
+            consumed, ledger = read
+            folders = folders[consumed:]
         held_by: SetStatus | None = None  # the earliest unapplied set that holds later deltas back
-        for folder in self._folders():
+        for folder in folders:
             status = SetStatus(folder.name, "")
             self.report.append(status)
             try:
@@ -384,7 +429,46 @@ class CscSocialAdapter(Adapter):
                         earlier.status, earlier.klass = SUPERSEDED, None
                         earlier.detail = f"{folder.name}, a full set, was applied after it"
             held_by = None
-        self._tell()
+        return True
+
+    def _baseline(self, folders: Sequence[Path], ledger: Ledger) -> Generator[Batch, None, tuple[int, Ledger] | None]:
+        """A read from an empty ledger: the full set ``folders[0]`` and the deltas that follow it, in one transaction.
+
+        Each case is written once, from the newest set of them that holds or deletes it, so a
+        ``--full`` re-sync of an unchanged drop changes nothing (applied one by one, the full
+        set would set every case a delta changed back to its old image first). Returns how many
+        sets were applied and the ledger after them; ``None``, having yielded nothing, when the
+        full set is rejected. The first set that is not a delta that applies ends the group; the
+        usual reading goes on from it.
+        """
+        with ExitStack() as stack:
+            group: list[tuple[Manifest, _Stage, SetStatus]] = []
+            for folder in folders:
+                status = SetStatus(folder.name, "")
+                try:
+                    manifest = self._admit(folder, ledger, status, None)
+                    if manifest is None or (group and manifest.full):
+                        break
+                    stage = _Stage(Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bridge-csc-"))))
+                    stack.callback(stage.close)
+                    self._scan(folder, manifest, stage)
+                except SetRejected:
+                    if not group:
+                        return None
+                    break  # read again, and reported, where the usual reading goes on
+                ledger = ledger.with_set(AppliedSet.of(folder.name, manifest.full, manifest.files))
+                group.append((manifest, stage, status))
+            later: set[str] = set()
+            superseded: list[frozenset[str]] = []
+            for _, stage, _ in reversed(group):
+                superseded.insert(0, frozenset(later))
+                later |= stage.cases()
+            for n, ((manifest, stage, status), skip) in enumerate(zip(group, superseded, strict=True)):
+                self.report.append(status)
+                cursor = ledger.encode() if n == len(group) - 1 else None
+                yield from _SetImages(self, status.name, manifest, stage, status).batches(cursor, True, skip)
+                status.status = APPLIED
+            return len(group), ledger
 
     def _admit(self, folder: Path, ledger: Ledger, status: SetStatus, held_by: SetStatus | None) -> Manifest | None:
         """Checks 1–3 and the ledger's order; the manifest of a set to read, or ``None`` (status set)."""
@@ -428,7 +512,7 @@ class CscSocialAdapter(Adapter):
             stage = _Stage(Path(scratch))
             try:
                 self._scan(folder, manifest, stage)
-                yield from _SetImages(self, folder.name, manifest, stage, status).batches(cursor)
+                yield from _SetImages(self, folder.name, manifest, stage, status).batches(cursor, manifest.full)
             finally:
                 stage.close()
 
@@ -455,12 +539,13 @@ class CscSocialAdapter(Adapter):
                 raise SetRejected(
                     MANIFEST_MISMATCH,
                     f"{name}/{scan.name}: sha256 is {scan.sha256}, the manifest says {promised['sha256']} "
-                    f"({scan.rows} records read, the manifest says {promised['rows']}): a truncated or partial upload?",
+                    f"({scan.rows} records read, the manifest's total is {promised['rows']}): "
+                    "a truncated or partial upload?",
                 )
             if scan.rows != promised["rows"]:
                 raise SetRejected(
                     MANIFEST_MISMATCH,
-                    f"{name}/{scan.name}: {scan.rows} records read, the manifest says {promised['rows']}",
+                    f"{name}/{scan.name}: {scan.rows} records read, the manifest's total is {promised['rows']}",
                 )
         for scan in ordered:
             if scan.undecodable is not None:
@@ -617,7 +702,12 @@ class _SetImages:
                 batch.rejections.append(self._rejection(row, exc, row.values.get("SagsID") or None))
         return gone
 
-    def batches(self, cursor: str) -> Iterator[Batch]:
+    def batches(self, cursor: str | None, snapshot: bool, superseded: frozenset[str] = frozenset()) -> Iterator[Batch]:
+        """The set's case images; the last batch ends the transaction with ``cursor`` (``None``: a later set does).
+
+        ``snapshot``: the transaction holds every case of the source. Cases in ``superseded``
+        are left out: a later set of the same transaction holds or deletes them.
+        """
         batch = Batch(continues=True)
         gone = self._deleted(batch)
         self.status.counts["deletions"] = len(gone)
@@ -628,16 +718,16 @@ class _SetImages:
             (self._row(*r) for r in self.stage.rows_of(wire.CHILD_FILES)), key=lambda r: r.sags
         )
         for sags, case_rows, child_rows in _merge(cases, children):
-            if sags in gone:
-                continue  # deleting wins over an upsert in the same set
+            if sags in gone or sags in superseded:
+                continue  # deleting wins over an upsert in the same set; a later set has the case
             self._image(sags, case_rows, child_rows, batch)
             if len(batch.records) + len(batch.rejections) >= self.adapter.config.batch_size:
                 yield batch
                 batch = Batch(continues=True)
-        batch.continues = False
+        batch.continues = cursor is None
         batch.cursor = cursor
         batch.deleted = sorted(gone)
-        batch.snapshot = self.manifest.full
+        batch.snapshot = snapshot
         yield batch
 
     def _image(self, sags: str, case_rows: list[_Row], child_rows: list[_Row], batch: Batch) -> None:

@@ -41,6 +41,8 @@ _THEME_CODES = {theme.value: code for code, theme in wire.THEMES.items() if them
 _EVENT_CODES = {kind: code for code, kind in wire.EVENT_TYPES.items() if kind is not None}
 _MAALGRUPPE = {TargetGroup.udsatte: "Udsatte børn og unge", TargetGroup.handicap: "Børn med funktionsnedsættelse"}
 _UNKNOWN_COLUMN = "EksportKoersel"
+_UNKNOWN_COLUMNS = ("Systemnoegle", "Afdeling")
+"""Columns ``unknown`` puts first and last in every file (values the format does not know)."""
 _CASE_ROW_DEFECTS = frozenset({Defect.bad_cpr, Defect.closed_before_opened, Defect.broken_date})
 """Defects of the case row: the whole image is quarantined. The others break one assessment row."""
 
@@ -67,6 +69,13 @@ class Faults:
     """Every file has its columns in another order and an unknown extra column → applied as usual."""
     in_progress: bool = False
     """No manifest yet (still being uploaded) → ``skipped_in_progress`` until :meth:`CscSimulator.finish`."""
+    blank: bool = False
+    """Empty values are written ``""`` or as spaces, the other ways a CSV spells an absent value → applied as usual."""
+    padded: bool = False
+    """Header names and values (but ``Note``) have spaces around them, which the format trims → applied as usual."""
+    unknown: bool = False
+    """Unknown columns in every file, a key the format does not know in the manifest, a listed CSV and an
+    unlisted file the format does not know in the set, a stray file in the drop folder → applied as usual."""
 
     @classmethod
     def knobs(cls) -> list[str]:
@@ -136,12 +145,18 @@ class CscSimulator:
         self.waiting = valid[-held:]
         """Cases the source gets in later nights (new cases)."""
         self.plans: list[_Plan] = []
+        self._uploading: dict[str, bytes] = {}
+        """The whole measures.csv of a set written ``truncate``, by set name."""
         self._by_id = {c.id: c for c in truth.cases}
 
     # --- the nights ------------------------------------------------------------------------------------
 
-    def night(self, faults: Faults | None = None) -> str:
-        """Write the next night's set (full on the first night, a delta after); returns its name."""
+    def night(self, faults: Faults | None = None, *, changed: int = 3) -> str:
+        """Write the next night's set (full on the first night, a delta after); returns its name.
+
+        A delta holds two new cases, ``changed`` open cases with a score round and a journal
+        note, two closed cases, and one deleted.
+        """
         faults = faults or Faults()
         moment = self.first_night + timedelta(days=len(self.plans))
         if not self.plans:
@@ -153,17 +168,17 @@ class CscSimulator:
             ]
             plan = _Plan(wire.set_name(moment), moment, True, cases, [], faults)
         else:
-            plan = self._changes(moment, faults)
+            plan = self._changes(moment, faults, changed)
         self.plans.append(plan)
         self._write(plan)
         return plan.name
 
-    def _changes(self, moment: datetime, faults: Faults) -> _Plan:
+    def _changes(self, moment: datetime, faults: Faults, touched: int) -> _Plan:
         at = moment.astimezone(UTC) - timedelta(hours=3)
         live = sorted(i for i in self.present if self._case(i).defect is None)
         open_ = [i for i in live if self._case(i).closed is None]
         new = [self.waiting.pop(0).id for _ in range(min(2, len(self.waiting)))]
-        changed = self.rng.sample(open_, min(3, len(open_)))
+        changed = self.rng.sample(open_, min(touched, len(open_)))
         for case_id in changed:
             self._touch(self._case(case_id), at)
         rest = [i for i in open_ if i not in changed]
@@ -189,6 +204,10 @@ class CscSimulator:
         """The upload of a set written ``in_progress`` completes: its manifest is written."""
         plan = self._plan(name)
         self._write(plan, faults=Faults(), manifest_only=True)
+
+    def complete(self, name: str) -> None:
+        """The rest of a file written ``truncate`` arrives: the set is as its manifest says."""
+        (self.drop / name / wire.MEASURES).write_bytes(self._uploading.pop(name))
 
     def redeliver(self, name: str) -> None:
         """The vendor delivers a set again, correctly, under the same name (the truth as it is now)."""
@@ -248,7 +267,12 @@ class CscSimulator:
             if not plan.full:
                 tables[wire.DELETED] = ({"SagsID": str(i)} for i in plan.deleted)
             for name, rows in tables.items():
-                _write_csv(folder / name, wire.COLUMNS[name], rows, reorder=faults.reorder)
+                _write_csv(folder / name, wire.COLUMNS[name], rows, faults)
+            if faults.unknown:
+                statistics = iter([{"SagsID": "0", "Antal": "1"}])
+                _write_csv(folder / "sagsstatistik.csv", ("SagsID", "Antal"), statistics, Faults())
+                (folder / "LAESMIG.txt").write_text("Udtraek fra CSC Social\r\n", encoding="cp1252")
+                (self.drop / "upload.log").write_text(f"{plan.name} uploaded\n", encoding="utf-8")
             if plan.full:
                 self.present = set(plan.case_ids)
             else:
@@ -271,11 +295,9 @@ class CscSimulator:
             files[wire.CASES]["rows"] += 1
         created = plan.moment + timedelta(minutes=4, seconds=31)
         manifest = {"extract": plan.name, "created": created.isoformat(), "full": plan.full, "files": files}
+        if faults.unknown:
+            manifest["producer"] = {"system": "CSC Social", "job": "nightly"}
         (folder / wire.MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        if faults.truncate:
-            path = folder / wire.MEASURES
-            data = path.read_bytes()
-            path.write_bytes(data[: len(data) // 2])
         if faults.twice:
             again = self.drop / wire.set_name(plan.moment + timedelta(minutes=1))
             shutil.copytree(folder, again)
@@ -283,6 +305,11 @@ class CscSimulator:
             (again / wire.MANIFEST).write_text(
                 json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
             )
+        if faults.truncate:  # after the copy: the copy was delivered whole
+            path = folder / wire.MEASURES
+            data = path.read_bytes()
+            self._uploading[plan.name] = data
+            path.write_bytes(data[: len(data) // 2])
 
     def _case_row(self, case: TruthCase) -> dict[str, str]:
         worker = self.truth.caseworkers[case.caseworker_ref]
@@ -382,15 +409,33 @@ def _recode(path: Path, change: Callable[[bytes], bytes]) -> None:
     path.write_bytes(change(path.read_bytes()))
 
 
-def _write_csv(path: Path, columns: tuple[str, ...], rows: Iterator[dict[str, str]], *, reorder: bool) -> None:
+def _write_csv(path: Path, columns: tuple[str, ...], rows: Iterator[dict[str, str]], faults: Faults) -> None:
     header = list(columns)
-    if reorder:
+    if faults.reorder:
         header = [*reversed(header[1:]), _UNKNOWN_COLUMN, header[0]]
+    if faults.unknown:
+        header = [_UNKNOWN_COLUMNS[0], *header, _UNKNOWN_COLUMNS[1]]
     with path.open("w", encoding="cp1252", newline="") as handle:
+        if faults.blank or faults.padded:
+            handle.write(";".join(f" {h} " if faults.padded else h for h in header) + "\r\n")
+            for n, row in enumerate(rows):
+                handle.write(";".join(_spelt(c, row.get(c, "nat-1"), n, faults) for c in header) + "\r\n")
+            return
         writer = csv.writer(handle, delimiter=";", quotechar='"', doublequote=True, lineterminator="\r\n")
         writer.writerow(header)
         for row in rows:
             writer.writerow([row.get(column, "nat-1") for column in header])
+
+
+def _spelt(column: str, value: str, n: int, faults: Faults) -> str:
+    """One value as ``blank`` and ``padded`` write it: an empty one ``""`` or spaces, others padded."""
+    if faults.blank and not value:
+        return '""' if n % 2 else "   "
+    if any(c in value for c in ';"\r\n'):
+        value = '"' + value.replace('"', '""') + '"'
+    elif faults.padded and column != wire.NOTE:
+        value = f"  {value} "
+    return value
 
 
 @contextmanager
