@@ -120,6 +120,19 @@ def test_score_form_round_trip_with_ikke_vurderet() -> None:
     )
 
 
+def test_a_theme_twice_on_one_form_is_one_score_or_a_rejected_form() -> None:
+    def form(*scores: tuple[str, int | None]) -> bytes:
+        return wire.render_score_form(
+            child_cpr="010490-9989", kle="27.24.00", assessed_on=date(2024, 3, 1), assessor=None, scores=list(scores)
+        )
+
+    same = wire.read_score_form(form(("sundhed", 3), ("familieforhold", 2), ("sundhed", 3)))
+    assert same is not None
+    assert same.scores == (wire.Score(Theme.sundhed, 3), wire.Score(Theme.familieforhold, 2))
+    with pytest.raises(wire.WireError, match="gives sundhed twice, with different values"):
+        wire.read_score_form(form(("sundhed", 3), ("sundhed", 4)))
+
+
 def test_an_entity_bomb_in_a_score_form_fails_safely() -> None:
     bomb = (
         b'<?xml version="1.0"?><!DOCTYPE os2formsFormular [<!ENTITY a "aaaaaaaaaa">'

@@ -981,7 +981,9 @@ def read_score_form(data: bytes) -> ScoreForm | None:
     """Parse a journalised XML file; ``None`` if it is not the score form.
 
     Raises :class:`WireError` for XML that is not well-formed (or declares a DOCTYPE), an
-    unknown theme, a score outside 1–5, or a missing date.
+    unknown theme, a score outside 1–5, a theme given twice with different values (which of
+    them the assessor meant cannot be told), or a missing date. A theme repeated with the same
+    value is one score.
     """
     try:
         root = parse_xml(data)
@@ -998,4 +1000,10 @@ def read_score_form(data: bytes) -> ScoreForm | None:
         for element in form
         if isinstance(element.tag, str) and element.tag.startswith(SCORE_PREFIX)
     )
-    return ScoreForm(assessed_on, _text(form.findtext("vurderet_af")), scores)
+    given: dict[Theme, int | None] = {}
+    for score in scores:
+        if score.theme in given and given[score.theme] != score.value:
+            raise WireError(f"the score form gives {score.theme.value} twice, with different values")
+        given[score.theme] = score.value
+    unique = tuple(dict.fromkeys(scores))
+    return ScoreForm(assessed_on, _text(form.findtext("vurderet_af")), unique)
