@@ -1,4 +1,4 @@
-"""Run the benchmarks: ``python -m benchmarks [--cases N] [--only sync|sbsys]``.
+"""Run the benchmarks: ``python -m benchmarks [--cases N] [--only sync|sbsys|parallel]``.
 
 Prints the figures and writes them to benchmarks/results/latest.json.
 """
@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from benchmarks import bench_sbsys_concurrency, sync_throughput
+from benchmarks import bench_sbsys_concurrency, parallel_sources, sync_throughput
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -28,8 +28,10 @@ def _print(name: str, figures: dict[str, Any], indent: str = "") -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--cases", type=int, default=3000, help="cases in the synthetic source (sync benchmark)")
-    parser.add_argument("--only", choices=("sync", "sbsys"), help="run one benchmark")
+    parser.add_argument(
+        "--cases", type=int, default=3000, help="cases in the synthetic source (sync), in each of the parallel sources"
+    )
+    parser.add_argument("--only", choices=("sync", "sbsys", "parallel"), help="run one benchmark")
     args = parser.parse_args()
     results: dict[str, Any] = {}
     if args.only in (None, "sync"):
@@ -38,6 +40,9 @@ def main() -> None:
     if args.only in (None, "sbsys"):
         results["sbsys_concurrency"] = bench_sbsys_concurrency.run()
         _print("sbsys_concurrency", results["sbsys_concurrency"])
+    if args.only in (None, "parallel"):
+        results["parallel_sources"] = parallel_sources.run(args.cases)
+        _print("parallel_sources", results["parallel_sources"])
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "latest.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
 
