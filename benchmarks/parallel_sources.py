@@ -154,17 +154,26 @@ def run(cases: int = 3000) -> dict[str, Any]:
     ninth: list[float] = []
     cpu_alone: list[float] = []
     cpu_together: list[float] = []
+    cores_alone: list[float] = []
+    cores_together: list[float] = []
+    load: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
         config = _config(Path(tmp), cases)
         for _ in range(REPEATS):  # interleaved, so a busy moment of the machine touches both
             cpu = _children_cpu_s()
-            alone.append(cases / _alone(config, cases))
-            cpu_alone.append((_children_cpu_s() - cpu) / cases * 1000)
+            seconds = _alone(config, cases)
+            used = _children_cpu_s() - cpu
+            alone.append(cases / seconds)
+            cpu_alone.append(used / cases * 1000)
+            cores_alone.append(used / seconds)
             cpu = _children_cpu_s()
             figures = _eight_and_a_ninth(config, cases)
-            cpu_together.append((_children_cpu_s() - cpu) / (SOURCES * cases) * 1000)
+            used = _children_cpu_s() - cpu
+            cpu_together.append(used / (SOURCES * cases) * 1000)
+            cores_together.append(used / figures["seconds"])
             together.append(SOURCES * cases / figures["seconds"])
             ninth.append(figures["ninth_exit_s"])
+            load.append(os.getloadavg()[0])
     return {
         "cases_per_source": cases,
         "sources": SOURCES,
@@ -174,6 +183,9 @@ def run(cases: int = 3000) -> dict[str, Any]:
         "eight_at_once_vs_one_alone": _summary([t / a for t, a in zip(together, alone, strict=True)]),
         "sync_process_cpu_s_per_1000_cases_alone": _summary(cpu_alone),
         "sync_process_cpu_s_per_1000_cases_at_once": _summary(cpu_together),
+        "sync_process_cores_used_alone": _summary(cores_alone),
+        "sync_process_cores_used_at_once": _summary(cores_together),
+        "machine_load_average_1min_after_the_eight": _summary(load),
         "ninth_process_exit_3_seconds": _summary(ninth),
         "ninth_process_changed_nothing": True,
     }

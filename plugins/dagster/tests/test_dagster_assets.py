@@ -252,6 +252,24 @@ def test_a_configuration_error_fails_without_retries(
         assert b.runs() == []
 
 
+def test_a_store_that_cannot_be_opened_fails_and_is_retried(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, secret_env: str
+) -> None:
+    """A database outage may pass, unlike a configuration error: the retry policy applies."""
+    monkeypatch.setenv("BRIDGE_DATABASE_URL", "postgresql+psycopg://bridge@127.0.0.1:9/bridge")  # nothing listens
+    path = write_config(tmp_path, synthetic("odense", seed=3, caseworkers=2, cases=40))
+    result = materialise(path, retry_policy=dg.RetryPolicy(max_retries=1))
+    assert not result.success
+    assert result.retry_attempts_for_node(op_name("odense")) == 1
+    [failure] = result.get_step_failure_events()
+    assert failure.step_failure_data.user_failure_data is not None
+    description = failure.step_failure_data.user_failure_data.description
+    assert description is not None
+    assert description.startswith(
+        "sync of odense: cannot open the store postgresql+psycopg://bridge@127.0.0.1:9/bridge"
+    )
+
+
 def test_definitions_hold_an_asset_per_source_a_job_and_a_nightly_schedule(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
