@@ -1,8 +1,8 @@
 """Dagster definitions built from a ``bridge.toml``: one asset per source, a job and a nightly schedule.
 
 Each materialisation of a source's asset runs that source's sync through the library
-(``bridge.open(config).sync([name])``, the code ``bridge sync`` runs) and maps the outcome
-the way ``bridge sync`` maps it to an exit code:
+(:func:`bridge.sync.run_sync` on the store of ``bridge.open(config)``, the code ``bridge sync``
+runs for each source) and maps the outcome the way ``bridge sync`` maps it to an exit code:
 
 =================  ===========  ==================================================================
 run                exit code    in Dagster
@@ -28,6 +28,7 @@ from bridge.config import BridgeConfig, SourceSettings, load_config
 from bridge.errors import ConfigError, LockHeld, PluginError
 from bridge.model.tables import SyncRun
 from bridge.privacy import mask_cpr
+from bridge.sync import run_sync
 from bridge.sync.ledger import QUARANTINED
 
 GROUP = "bridge"
@@ -141,7 +142,7 @@ def materialise(
     with opened as b:
         before = _newest_run(b, source)
         try:
-            [run] = b.sync([source], full=full)
+            run = run_sync(b.store, config, source, full=full)
         except LockHeld as exc:
             context.log.warning(f"{source}: skipped: {exc}")
             context.log_event(dg.AssetObservation(asset_key=key, metadata={"outcome": "skipped", "reason": str(exc)}))
