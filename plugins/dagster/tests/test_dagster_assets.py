@@ -156,10 +156,12 @@ def test_every_demo_source_materialises_with_its_quarantine_as_a_warning(tmp_pat
 
 @pytest.mark.slow
 def test_the_job_runs_each_source_in_a_process_of_its_own(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, secret_env: str
+    tmp_path: Path, to_store: Store, store_url: str, secret_env: str
 ) -> None:
-    """As deployed: `dagster job execute` on a code location, Dagster's multiprocess executor, one store."""
-    monkeypatch.delenv("BRIDGE_DATABASE_URL", raising=False)
+    """As deployed: `dagster job execute` on a code location, Dagster's multiprocess executor, one store.
+
+    PostgreSQL takes the sources at once; SQLite, one writer at a time, one after another (as the README says).
+    """
     path = write_config(
         tmp_path, *(synthetic(f"m{code}", code, seed=n, caseworkers=1, cases=20) for n, code in enumerate(CODES))
     )
@@ -167,18 +169,23 @@ def test_the_job_runs_each_source_in_a_process_of_its_own(
         f"from bridge_dagster import definitions_from_config\ndefs = definitions_from_config({str(path)!r})\n",
         encoding="utf-8",
     )
+    at_once = 1 if store_url.startswith("sqlite") else len(CODES)
+    (tmp_path / "run.yaml").write_text(
+        f"execution: {{config: {{multiprocess: {{max_concurrent: {at_once}}}}}}}\n", encoding="utf-8"
+    )
     (tmp_path / "home").mkdir()
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "home")}
     command = [str(Path(sys.executable).parent / "dagster"), "job", "execute", "-f", "location.py", "-j", JOB]
-    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
+    done = subprocess.run(
+        [*command, "-c", "run.yaml"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     starts = re.findall(r" - (\d+) - (sync_m\d+) - STEP_START", done.stderr)
     assert sorted(step for _, step in starts) == sorted(op_name(f"m{code}") for code in CODES)
     assert len({pid for pid, _ in starts}) == len(CODES)
-    with bridge.open(f"sqlite:///{tmp_path / 'bridge.db'}") as b:
-        assert sorted((r.source, r.status, r.inserted) for r in b.runs()) == [
-            (f"m{code}", "succeeded", 20) for code in sorted(CODES)
-        ]
+    assert sorted((r.source, r.status, r.inserted) for r in Bridge(to_store).runs()) == [
+        (f"m{code}", "succeeded", 20) for code in sorted(CODES)
+    ]
 
 
 def test_a_succeeding_source_materialises_with_the_ledger_counters(
