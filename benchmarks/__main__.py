@@ -1,4 +1,4 @@
-"""Run the benchmarks: ``python -m benchmarks [--cases N] [--only sync|sbsys|parallel]``.
+"""Run the benchmarks: ``python -m benchmarks [--cases N] [--only sync|sbsys]``.
 
 Prints the figures and writes them to benchmarks/results/latest.json.
 """
@@ -28,9 +28,7 @@ def _print(name: str, figures: dict[str, Any], indent: str = "") -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument(
-        "--cases", type=int, default=3000, help="cases in the synthetic source (sync), in each of the parallel sources"
-    )
+    parser.add_argument("--cases", type=int, default=3000, help="cases in the synthetic source (sync benchmark)")
     parser.add_argument("--only", choices=("sync", "sbsys", "parallel"), help="run one benchmark")
     args = parser.parse_args()
     results: dict[str, Any] = {}
