@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-PLUGINS := plugins/dubu plugins/csc_social plugins/sbsys
+PLUGINS := plugins/dubu plugins/csc_social plugins/sbsys plugins/dagster
 
 .PHONY: demo test lint types unit venv bench clean
 
@@ -22,7 +22,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check --no-cache src plugins tests benchmarks
 
 types: $(STAMP)
-	$(BIN)/mypy src/bridge plugins/sbsys/src/bridge_sbsys plugins/dubu/src/bridge_dubu plugins/csc_social/src/bridge_csc_social
+	$(BIN)/mypy src/bridge plugins/sbsys/src/bridge_sbsys plugins/dubu/src/bridge_dubu plugins/csc_social/src/bridge_csc_social plugins/dagster/src/bridge_dagster
 
 unit: $(STAMP)
 	$(BIN)/pytest -q

@@ -10,7 +10,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-from benchmarks import bench_sbsys_concurrency, csc_extract_memory, pg_scaling, sync_throughput, workload
+from benchmarks import (
+    bench_sbsys_concurrency,
+    csc_extract_memory,
+    parallel_sources,
+    pg_scaling,
+    sync_throughput,
+    workload,
+)
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -29,7 +36,9 @@ def _print(name: str, figures: dict[str, Any], indent: str = "") -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--cases", type=int, default=3000, help="cases in the synthetic source (sync benchmark)")
-    parser.add_argument("--only", choices=("sync", "sbsys", "csc", "pg-scaling", "workload"), help="run one benchmark")
+    parser.add_argument(
+        "--only", choices=("sync", "sbsys", "csc", "pg-scaling", "workload", "parallel"), help="run one benchmark"
+    )
     parser.add_argument(
         "--scaling-cases", type=int, default=120_000, help="cases in PostgreSQL's first sync (pg-scaling benchmark)"
     )
@@ -56,6 +65,9 @@ def main() -> None:
     if args.only in (None, "workload"):
         results["workload"] = workload.run(args.workload_cases)
         _print("workload", results["workload"])
+    if args.only in (None, "parallel"):
+        results["parallel_sources"] = parallel_sources.run(args.cases)
+        _print("parallel_sources", results["parallel_sources"])
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "latest.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
 
