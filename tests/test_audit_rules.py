@@ -404,6 +404,20 @@ def test_grant_account_code_and_journal() -> None:
     assert only(list(journal.check(noted, D(2024, 3, 1)))).outcome is Outcome.passed
 
 
+def test_a_source_that_delivers_no_journal_notes_is_not_judged_on_them() -> None:
+    """DUBU's contract has no journal notes: a missing note there is missing data, not a missing note."""
+    from dataclasses import replace
+
+    journal = JournalKept()
+    fresh = timeline(opened=D(2024, 1, 31))
+    without = replace(fresh, recorded=frozenset({"notification", "decision"}))
+    check = only(list(journal.check(without, D(2024, 6, 1))))
+    assert check.outcome is Outcome.not_relevant
+    assert "leverer ingen journalnotater" in check.evidence
+    delivering = replace(fresh, recorded=frozenset({"notification", "journal_note"}))
+    assert only(list(journal.check(delivering, D(2024, 6, 1)))).outcome is Outcome.failed
+
+
 # --- the engine ---------------------------------------------------------------------------------
 
 

@@ -194,3 +194,26 @@ def test_failing_cases_are_listed_by_case_number_and_groups_add_up(
         assert sum(i.passed for i in parts) == indicator.passed
         assert sum(i.failed for i in parts) == indicator.failed
     assert {i.group for i in per_worker.indicators} <= {w.name for w in truth.caseworkers.values()}
+
+
+def test_a_source_without_journal_notes_is_not_counted_as_failing_the_journal_rule(
+    store: Store, truth: GroundTruth, persons: Pseudonymizer
+) -> None:
+    """The same cases from a source that delivers no journal notes (as DUBU) and from one that does:
+    the first source's cases are judged as before, every case of the second is not relevant."""
+    records = truth.expected_records(persons)
+    store_records(store, "synthetic", records)
+    bare = [
+        r.model_copy(update={"events": tuple(e for e in r.events if e.kind != EventKind.journal_note)}) for r in records
+    ]
+    store_records(store, "no-journal", bare)
+    expected = reference_barometer(truth)
+    judged = 0
+    for i in barometer(store, periods=PERIODS, as_of=AS_OF).rows(group=ALL):
+        if i.rule != "journal":
+            continue
+        p, f, nyd, nr = expected[(i.period, "journal")]
+        assert (i.passed, i.failed, i.not_yet_due) == (p, f, nyd)
+        assert i.not_relevant == nr + (p + f + nyd + nr)
+        judged += p + f
+    assert judged > 0

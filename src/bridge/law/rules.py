@@ -596,13 +596,18 @@ class JournalKept(AuditRule):
     sources = (Citation("OFFL", "§ 13, stk. 1"),)
 
     def check(self, case: Timeline, as_of: date) -> Iterator[Check]:
+        deadline = add_months(case.opened, 1)
+        if case.recorded is not None and JOURNAL_NOTE not in case.recorded:
+            evidence = "kilden leverer ingen journalnotater til bridge; journalen må ses i fagsystemet"
+            yield Check(self.id, Outcome.not_relevant, self.sources[0], evidence, deadline, "sagen")
+            return
         notes = [n for n in case.of(JOURNAL_NOTE) if n.on <= as_of]
         yield _deadline_check(
             self.id,
             self.sources[0],
             what="Første journalnotat",
             since=f"sagen oprettet {dato(case.opened)} + 1 md.",
-            deadline=add_months(case.opened, 1),
+            deadline=deadline,
             done=notes[0].on if notes else None,
             as_of=as_of,
             subject="sagen",

@@ -54,6 +54,11 @@ class Timeline:
     closed: date | None = None
     measures: tuple[MeasureFact, ...] = ()
     events: tuple[EventFact, ...] = ()
+    recorded: frozenset[str] | None = None
+    """The event kinds the case's source records at all; ``None``: not known, every kind is assumed.
+
+    A rule about a kind its source never delivers (DUBU holds no journal notes) cannot judge the
+    case from this data: a missing event there is not a missing milestone."""
     _by_kind: dict[str, tuple[EventFact, ...]] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -22,7 +22,7 @@ from sqlalchemy import Connection, and_, select
 
 from bridge.errors import BridgeError
 from bridge.law import Area, AuditRule, Check, Citation, EventFact, MeasureFact, Outcome, Timeline
-from bridge.model.records import Act
+from bridge.model.records import Act, EventKind
 from bridge.model.tables import CASES, CASEWORKERS, EVENTS, MEASURES
 from bridge.plugins import get_plugins
 from bridge.services.population import live
@@ -122,6 +122,7 @@ def timelines(
     wanted = sorted(set(case_ids)) if case_ids is not None else None
     last = 0
     with store.engine.connect() as conn:
+        recorded = _recorded_kinds(conn)
         while True:
             query = (
                 select(
@@ -175,11 +176,30 @@ def timelines(
                         closed=row.closed,
                         measures=tuple(measures.get(row.id, ())),
                         events=tuple(events.get(row.id, ())),
+                        recorded=recorded.get(row.source, frozenset()),
                     ),
                 )
             last = high
             if len(cases) < chunk and wanted is None:
                 return
+
+
+def _recorded_kinds(conn: Connection) -> dict[str, frozenset[str]]:
+    """Per source, the event kinds it has delivered for any case: one indexed look-up per kind and source."""
+    sources = list(conn.execute(select(CASES.c.source).distinct()).scalars())
+    found: dict[str, set[str]] = {source: set() for source in sources}
+    e = EVENTS.c
+    for kind in EventKind:
+        for source in sources:
+            hit = conn.execute(
+                select(e.id)
+                .join(CASES, CASES.c.id == e.case_id)
+                .where(e.kind == kind.value, CASES.c.source == source)
+                .limit(1)
+            ).first()
+            if hit is not None:
+                found[source].add(kind.value)
+    return {source: frozenset(kinds) for source, kinds in found.items()}
 
 
 def _measures(conn: Connection, low: int, high: int) -> dict[int, list[MeasureFact]]:
