@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -256,8 +257,11 @@ def test_stopping_early_cancels_work_not_yet_started() -> None:
 
     results = bounded_map(fetch, range(1_000), concurrency=2)
     assert next(results) == 0
-    # Items 1 and 2 now run (held), 3 and 4 wait in the queue. Closing must cancel those two and
-    # then wait for the running ones, which the timer lets go.
+    # Items 1 and 2 run (held) once both workers have taken them; 3 and 4 wait in the queue.
+    # Closing must cancel those two and then wait for the running ones, which the timer lets go.
+    deadline = time.monotonic() + 10
+    while len(calls) < 3 and time.monotonic() < deadline:
+        time.sleep(0.005)
     threading.Timer(0.2, release.set).start()
     results.close()
 
