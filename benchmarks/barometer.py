@@ -9,16 +9,12 @@ its input. Peak memory is taken from the process's high-water mark.
 
 from __future__ import annotations
 
-import json
 import sqlite3
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.national import store_synthetic
+from benchmarks.national import measure_against_baseline
 
 
 def _plain_read(path: Path) -> float:
@@ -36,15 +32,7 @@ def _plain_read(path: Path) -> float:
 
 
 def run(cases: int = 120_000) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "bridge.db"
-        store_synthetic(path, cases)
-        plain = _plain_read(path)
-        # In a process of its own, so the peak memory is the barometer's, not the generator's.
-        measured = subprocess.run(
-            [sys.executable, "-c", _MEASURE, str(path)], check=True, capture_output=True, text=True
-        ).stdout
-    figures = json.loads(measured)
+    figures, plain = measure_against_baseline(cases, _plain_read, _MEASURE)
     return {
         "cases": figures["cases"],
         "barometer_seconds": figures["seconds"],

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from pydantic import SecretStr
 
@@ -29,3 +35,22 @@ def store_synthetic(path: Path, cases: int, *, municipalities: int = 10) -> None
             batch = []
     store_records(store, "synthetic", batch)
     store.dispose()
+
+
+def measure_against_baseline(
+    cases: int, baseline: Callable[[Path], float], script: str
+) -> tuple[dict[str, Any], float]:
+    """Store ``cases`` synthetic cases, time ``baseline`` over the store, then run ``script`` on it.
+
+    ``script`` runs in a process of its own (its peak memory is its own, not the generator's),
+    gets the store's path as ``sys.argv[1]`` and prints its figures as JSON; they are returned
+    with the baseline's seconds.
+    """
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "bridge.db"
+        store_synthetic(path, cases)
+        seconds = baseline(path)
+        printed = subprocess.run(
+            [sys.executable, "-c", script, str(path)], check=True, capture_output=True, text=True
+        ).stdout
+    return json.loads(printed), seconds

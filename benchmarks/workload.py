@@ -9,16 +9,12 @@ longer the weighted load takes than that count. The target is under 5 s at 120,0
 
 from __future__ import annotations
 
-import json
 import sqlite3
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.national import store_synthetic
+from benchmarks.national import measure_against_baseline
 
 
 def _plain_count(path: Path) -> float:
@@ -32,14 +28,7 @@ def _plain_count(path: Path) -> float:
 
 
 def run(cases: int = 120_000) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "bridge.db"
-        store_synthetic(path, cases)
-        plain = _plain_count(path)
-        measured = subprocess.run(
-            [sys.executable, "-c", _MEASURE, str(path)], check=True, capture_output=True, text=True
-        ).stdout
-    figures = json.loads(measured)
+    figures, plain = measure_against_baseline(cases, _plain_count, _MEASURE)
     return {
         "cases": figures["cases"],
         "open_cases": figures["open_cases"],
