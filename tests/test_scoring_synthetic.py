@@ -43,6 +43,16 @@ class Loaded:
     def sources(self) -> list[tuple[str, CaseRecord]]:
         return [("second" if r.source_ref.endswith("-b") else "synthetic", r) for r in self.records]
 
+    def assert_not_in(self, text: str) -> None:
+        """No person key, family key or CPR number (with or without its dash) of these cases is in ``text``."""
+        for record in self.records:
+            assert record.child_key not in text
+            if record.family_key:
+                assert record.family_key not in text
+        for cpr in self.cprs:
+            assert cpr not in text
+            assert cpr.replace("-", "") not in text
+
 
 def _second_case(record: CaseRecord, municipality: str) -> CaseRecord:
     """The same child, a year later, in another municipality's system (a move)."""
